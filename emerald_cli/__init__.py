@@ -1,0 +1,1 @@
+"""Sync ISPCube, MikroTik routers and SmartOLT into the Emerald ERP database."""
