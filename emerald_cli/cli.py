@@ -1,0 +1,23 @@
+"""The `emerald` command: registers each command group; the groups live in `commands/`."""
+
+from __future__ import annotations
+
+import typer
+
+from emerald_cli.commands import config, db, runs, sync
+
+app = typer.Typer(
+    name="emerald",
+    help="Sync MikroTik routers, ISPCube and SmartOLT into the Emerald ERP database.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(sync.app, name="sync")
+app.add_typer(runs.app, name="runs")
+app.add_typer(db.app, name="db")
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    app()

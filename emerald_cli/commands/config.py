@@ -1,0 +1,83 @@
+"""`emerald config show`: the effective settings and where each came from, secrets masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from emerald_cli import console
+from emerald_cli.commands.options import (
+    DatabaseUrl,
+    InventoryFile,
+    JsonOutput,
+    exits_cleanly,
+    prepare,
+)
+from emerald_cli.config import load_inventory, mask_url
+
+app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+@exits_cleanly
+def show(
+    inventory: InventoryFile = None,
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print every effective setting and its origin (flag, env, file or default)."""
+    settings = prepare(database_url=database_url, inventory=inventory, quiet=json_output)
+    rows: list[dict[str, Any]] = []
+    for name, setting in settings.items():
+        value = mask_url(setting.value) if name == "database_url" else setting.value
+        rows.append(
+            {
+                "setting": name,
+                "value": None if value is None else str(value),
+                "origin": setting.origin,
+            }
+        )
+
+    routers: list[dict[str, Any]] = []
+    if settings.inventory.value is not None:
+        loaded = load_inventory(settings.inventory.value, settings.timeout.value)
+        for router in loaded.routers:
+            routers.append(
+                {
+                    "name": router.name,
+                    "host": router.host,
+                    "port": router.port,
+                    "username": router.username,
+                    "password": f"******** ({loaded.password_origins[router.name]})",
+                    "timeout": router.timeout,
+                    "retries": router.retries,
+                    "login": router.login,
+                    "tls": _tls(router.tls),
+                }
+            )
+
+    if json_output:
+        console.print_json({"settings": rows, "routers": routers})
+        return
+    _print_table("settings", rows)
+    if routers:
+        _print_table(f"routers ({settings.inventory.value})", routers)
+
+
+def _tls(tls: Any) -> str:
+    if tls is None:
+        return "off"
+    if tls.anonymous:
+        return "anonymous DH"
+    return "verified" if tls.verify else "unverified"
+
+
+def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    for header in rows[0]:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row.values()))
+    console.data.print(table)

@@ -1,0 +1,85 @@
+"""Options shared by several commands, and the one place errors become exit codes.
+
+Exit codes: 0 all ok, 1 failed (nothing synced, or an unexpected error), 2 usage or
+configuration error, 3 partial (some targets failed), 4 another sync of the source is running.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from emerald_cli import console
+from emerald_cli.config import Settings, resolve_settings
+from emerald_cli.errors import EmeraldError
+from emerald_cli.logs import REDACTOR, setup_logging
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_BUSY = 0, 1, 2, 3, 4
+STATUS_EXIT = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL of the database [env: EMERALD_DATABASE_URL; default: a SQLite "
+        "file in EMERALD_HOME].",
+    ),
+]
+JsonOutput = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log DEBUG to the file, INFO to stderr.")
+]
+InventoryFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory",
+        help="TOML file listing the routers and their credentials [env: EMERALD_INVENTORY].",
+    ),
+]
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def exits_cleanly(command: Command) -> Command:
+    """Turn our errors into one red line and their exit code; anything else exits 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except EmeraldError as error:
+            message = REDACTOR.scrub(str(error))
+            logger.error("%s", message)
+            console.error(message)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted: rows written so far are kept; run the command again")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def prepare(
+    *,
+    database_url: str | None = None,
+    inventory: Path | None = None,
+    workers: int | None = None,
+    timeout: float | None = None,
+    verbose: bool = False,
+    quiet: bool = False,
+) -> Settings:
+    """Resolve the settings and start logging; every command that does work starts here."""
+    settings = resolve_settings(
+        database_url=database_url, inventory=inventory, workers=workers, timeout=timeout
+    )
+    setup_logging(Path(settings.log_file.value), verbose=verbose, quiet=quiet)
+    return settings

@@ -1,0 +1,104 @@
+"""`emerald runs`: the run history, so anyone can see what changed, what failed and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from emerald_cli import console
+from emerald_cli.commands.options import DatabaseUrl, JsonOutput, exits_cleanly, prepare
+from emerald_cli.engine.database import open_store
+from emerald_cli.errors import UsageError
+from emerald_cli.store import runs as store_runs
+
+app = typer.Typer(help="List recent sync runs, or show one with its targets.")
+
+COUNT_KEYS = ("inserted", "updated", "unchanged", "removed")
+
+
+@app.callback(invoke_without_command=True)
+@exits_cleanly
+def list_runs(
+    context: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List recent runs, newest first."""
+    if context.invoked_subcommand is not None:
+        return
+    settings = prepare(database_url=database_url, quiet=json_output)
+    rows = store_runs.list_runs(
+        open_store(settings.database_url.value), limit=limit, source=source
+    )
+
+    if json_output:
+        console.print_json([_plain(row) for row in rows])
+        return
+    table = Table(title="sync runs")
+    for header in ("id", "source", "trigger", "status", "started", "finished", *COUNT_KEYS):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["source"],
+            row["trigger"],
+            row["status"],
+            _time(row.get("started_at")),
+            _time(row.get("finished_at")),
+            *(str(row.get(key) or 0) for key in COUNT_KEYS),
+        )
+    console.data.print(table)
+
+
+@app.command("show")
+@exits_cleanly
+def show_run(
+    run_id: Annotated[int, typer.Argument(help="The run's id, from `emerald runs`.")],
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show one run and every router or stream in it."""
+    settings = prepare(database_url=database_url, quiet=json_output)
+    run = store_runs.get_run(open_store(settings.database_url.value), run_id)
+    if run is None:
+        raise UsageError(f"no run with id {run_id}: `emerald runs` lists them")
+
+    if json_output:
+        console.print_json(_plain(run))
+        return
+    console.data.print(
+        f"run {run['id']}  {run['source']}  {run['status']}  trigger={run['trigger']}  "
+        f"started={_time(run.get('started_at'))}  finished={_time(run.get('finished_at'))}"
+    )
+    if run.get("error"):
+        console.data.print(f"error: {run['error']}", markup=False)
+    table = Table()
+    for header in ("target", "status", "tries", "seconds", *COUNT_KEYS, "error"):
+        table.add_column(header)
+    for target in run.get("targets", []):
+        table.add_row(
+            target["name"],
+            target["status"],
+            str(target.get("attempts") or 0),
+            f"{target.get('duration_s') or 0:.2f}",
+            *(str(target.get(key) or 0) for key in COUNT_KEYS),
+            target.get("error") or "",
+        )
+    console.data.print(table)
+
+
+def _time(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value or "")
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    plain = {
+        key: _time(value) if hasattr(value, "isoformat") else value for key, value in row.items()
+    }
+    if "targets" in row:
+        plain["targets"] = [_plain(target) for target in row["targets"]]
+    return plain

@@ -1,0 +1,318 @@
+"""Settings from flags, EMERALD_* variables and the TOML inventory, each with its origin.
+
+Every mistake an operator can make here ends as one `ConfigError` line naming the file, the
+key and the fix, because a sync that starts on half-read settings does more harm than one
+that refuses to start.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emerald_cli.errors import ConfigError
+from emerald_cli.sources.mikrotik.login import LOGIN_METHODS
+from emerald_cli.sources.mikrotik.poll import RouterTarget
+from emerald_cli.sources.mikrotik.wire import TlsSettings
+
+PASSWORD_KEYS = ("password", "password_env", "password_file")
+DEFAULT_KEYS = (
+    "username",
+    *PASSWORD_KEYS,
+    "port",
+    "timeout",
+    "tls",
+    "tls_verify",
+    "tls_ca_file",
+    "tls_anonymous",
+    "login",
+    "retries",
+)
+ROUTER_KEYS = ("name", "host", *DEFAULT_KEYS)
+TOP_KEYS = ("defaults", "routers", "ispcube", "smartolt")
+BUILT_IN_DEFAULTS: dict[str, Any] = {
+    "port": 8728,
+    "timeout": 10.0,
+    "tls": False,
+    "tls_verify": True,
+    "tls_anonymous": False,
+    "login": "auto",
+    "retries": 2,
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective value and where it came from ("--workers", "EMERALD_WORKERS", ...)."""
+
+    value: Any
+    origin: str
+    secret: bool = False
+
+
+@dataclass
+class Settings:
+    """The run-wide settings, resolved once per command."""
+
+    database_url: Setting
+    data_dir: Setting
+    log_file: Setting
+    inventory: Setting
+    workers: Setting
+    timeout: Setting
+
+    def items(self) -> list[tuple[str, Setting]]:
+        return [(name, getattr(self, name)) for name in self.__dataclass_fields__]
+
+
+@dataclass
+class Inventory:
+    """The routers of one inventory file, ready to poll."""
+
+    path: Path
+    routers: list[RouterTarget] = field(default_factory=list)
+    password_origins: dict[str, str] = field(default_factory=dict)
+
+    def select(self, names: list[str]) -> list[RouterTarget]:
+        """The routers named by --only, in inventory order; an unknown name is an error."""
+        if not names:
+            return list(self.routers)
+
+        known = {router.name for router in self.routers}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: no router named {', '.join(unknown)}; "
+                f"known routers: {', '.join(sorted(known))}"
+            )
+        return [router for router in self.routers if router.name in names]
+
+
+def resolve_settings(
+    *,
+    database_url: str | None = None,
+    inventory: Path | None = None,
+    workers: int | None = None,
+    timeout: float | None = None,
+) -> Settings:
+    """Combine flags (given here), the environment and built-in defaults, in that order."""
+    data_dir = _pick(None, "EMERALD_HOME", _default_data_dir(), str)
+    data_path = Path(data_dir.value)
+    default_db = f"sqlite:///{data_path / 'emerald.db'}"
+
+    return Settings(
+        database_url=_pick(
+            database_url, "EMERALD_DATABASE_URL", default_db, str, flag="--database-url"
+        ),
+        data_dir=data_dir,
+        log_file=_pick(None, "EMERALD_LOG_FILE", str(data_path / "emerald.log"), str),
+        inventory=_pick(inventory, "EMERALD_INVENTORY", None, Path, flag="--inventory"),
+        workers=_pick(workers, "EMERALD_WORKERS", os.cpu_count() or 2, int, flag="--workers"),
+        timeout=_pick(timeout, "EMERALD_TIMEOUT", None, float, flag="--timeout"),
+    )
+
+
+def mask_url(url: str) -> str:
+    """A database URL with its password replaced, for display."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 (keeps `--help` fast)
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as a placeholder
+        return "<unparsable URL>"
+
+
+def load_inventory(path: Path, timeout_override: float | None = None) -> Inventory:
+    """Read and check an inventory file; every router comes back with its password resolved."""
+    document = _read_toml(path)
+    _check_keys(path, "the top level", document, TOP_KEYS)
+
+    defaults = document.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: [defaults] must be a table")
+    _check_keys(path, "[defaults]", defaults, DEFAULT_KEYS)
+
+    routers = document.get("routers", [])
+    if not isinstance(routers, list) or not routers:
+        raise ConfigError(
+            f"{path}: no routers: add at least one [[routers]] table with name and host"
+        )
+
+    inventory = Inventory(path=path)
+    seen: set[str] = set()
+    for position, entry in enumerate(routers, start=1):
+        where = f"routers[{position}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {where} must be a table ([[routers]])")
+        _check_keys(path, where, entry, ROUTER_KEYS)
+
+        target, origin = _router_target(path, where, defaults, entry, timeout_override)
+        if target.name in seen:
+            raise ConfigError(f"{path}: {where}: router name {target.name!r} is used twice")
+        seen.add(target.name)
+        inventory.routers.append(target)
+        inventory.password_origins[target.name] = origin
+    return inventory
+
+
+def _router_target(
+    path: Path,
+    where: str,
+    defaults: dict[str, Any],
+    entry: dict[str, Any],
+    timeout_override: float | None,
+) -> tuple[RouterTarget, str]:
+    for required in ("name", "host"):
+        if not isinstance(entry.get(required), str) or not entry[required].strip():
+            raise ConfigError(f'{path}: {where}: missing {required} = "..." (text)')
+    where = f"{where} ({entry['name']})"
+
+    merged = {**BUILT_IN_DEFAULTS, **_without_passwords(defaults, entry), **entry}
+    if "username" not in merged:
+        raise ConfigError(f'{path}: {where}: no username: add username = "..." to [defaults]')
+
+    password, origin = _password(path, where, entry if _has_password(entry) else defaults)
+    timeout = timeout_override if timeout_override is not None else merged["timeout"]
+    target = RouterTarget(
+        name=entry["name"].strip(),
+        host=entry["host"].strip(),
+        port=_integer(path, where, "port", merged["port"], 1, 65535),
+        username=_text(path, where, "username", merged["username"]),
+        password=password,
+        timeout=_seconds(path, where, timeout),
+        retries=_integer(path, where, "retries", merged["retries"], 0, 10),
+        login=_choice(path, where, "login", merged["login"], LOGIN_METHODS),
+        tls=_tls(path, where, merged),
+    )
+    return target, origin
+
+
+def _password(path: Path, where: str, source: dict[str, Any]) -> tuple[str, str]:
+    if "password" in source:
+        return _text(path, where, "password", source["password"]), "inline password"
+
+    if "password_file" in source:
+        file = Path(_text(path, where, "password_file", source["password_file"])).expanduser()
+        try:
+            return file.read_text(encoding="utf-8").strip("\r\n"), f"file {file}"
+        except OSError as error:
+            raise ConfigError(
+                f"{path}: {where}: password_file {file} cannot be read ({error.strerror}): "
+                "fix the path or its permissions"
+            ) from None
+
+    if "password_env" in source:
+        variable = _text(path, where, "password_env", source["password_env"])
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigError(
+                f"{path}: {where}: password_env names {variable}, which is not set: "
+                f"export {variable}=... or use password_file"
+            )
+        return value, f"env {variable}"
+
+    raise ConfigError(
+        f'{path}: {where}: no password: add password_env = "EMERALD_ROUTER_PASSWORD" '
+        "(or password / password_file) to [defaults] or to the router"
+    )
+
+
+def _has_password(table: dict[str, Any]) -> bool:
+    return any(key in table for key in PASSWORD_KEYS)
+
+
+def _without_passwords(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """Defaults minus their password keys when the router brings a password of its own."""
+    if not _has_password(entry):
+        return defaults
+    return {key: value for key, value in defaults.items() if key not in PASSWORD_KEYS}
+
+
+def _tls(path: Path, where: str, merged: dict[str, Any]) -> TlsSettings | None:
+    if not _boolean(path, where, "tls", merged["tls"]):
+        return None
+    ca_file = merged.get("tls_ca_file")
+    return TlsSettings(
+        verify=_boolean(path, where, "tls_verify", merged["tls_verify"]),
+        ca_file=_text(path, where, "tls_ca_file", ca_file) if ca_file is not None else None,
+        anonymous=_boolean(path, where, "tls_anonymous", merged["tls_anonymous"]),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: inventory file not found: pass --inventory FILE or set EMERALD_INVENTORY"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the inventory ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error}): fix the file") from None
+
+
+def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+        raise ConfigError(f"{path}: {where}: unknown key {key!r}: {hint}")
+
+
+def _text(path: Path, where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {where}: {key} must be text in quotes, not {value!r}")
+    return value
+
+
+def _boolean(path: Path, where: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {where}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _integer(path: Path, where: str, key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{path}: {where}: {key} must be a whole number from {low} to {high}")
+    return value
+
+
+def _seconds(path: Path, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{path}: {where}: timeout must be a number of seconds above 0")
+    return float(value)
+
+
+def _choice(path: Path, where: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{path}: {where}: {key} must be one of {', '.join(choices)}")
+    return str(value)
+
+
+def _pick(
+    flag_value: Any, variable: str, default: Any, kind: type, flag: str | None = None
+) -> Setting:
+    if flag_value is not None:
+        return Setting(flag_value, flag or "flag")
+
+    raw = os.environ.get(variable)
+    if raw:
+        try:
+            return Setting(kind(raw), f"env {variable}")
+        except ValueError:
+            raise ConfigError(
+                f"{variable}={raw!r} is not a valid {kind.__name__}: fix or unset it"
+            ) from None
+    return Setting(default, "default")
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "emerald")

@@ -1,0 +1,120 @@
+"""The one terminal object: progress and messages to stderr, tables and JSON to stdout.
+
+Only the parent process touches the terminal. Progress appears only when stderr is a
+terminal and JSON was not asked for, so scripts and cron get clean, quiet output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emerald_cli.engine.run import RunReport, TargetReport
+
+people = Console(stderr=True, highlight=False)
+data = Console(highlight=False, soft_wrap=True)
+
+STATUS_STYLE = {
+    "ok": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "running": "cyan",
+    "interrupted": "magenta",
+}
+
+
+def error(message: str) -> None:
+    people.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+
+def note(message: str) -> None:
+    people.print(message, markup=False)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def interactive(json_output: bool) -> bool:
+    return not json_output and people.is_terminal
+
+
+class RouterProgress:
+    """One spinner line per router being polled, one result line per router finished."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+        self.overall = progress.add_task("routers", total=total) if progress else None
+
+    def started(self, name: str) -> None:
+        if self.progress is not None:
+            self.tasks[name] = self.progress.add_task(f"  {name}", total=None)
+
+    def finished(self, report: TargetReport) -> None:
+        if self.progress is None:
+            return
+        task = self.tasks.pop(report.name, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        self.progress.advance(self.overall)
+        style = "green" if report.status == "ok" else "red"
+        why = f"  {report.error}" if report.error else ""
+        self.progress.console.print(
+            f"[{style}]{report.status:<14}[/] {report.name}{why}", markup=True, highlight=False
+        )
+
+
+@contextmanager
+def router_progress(total: int, enabled: bool) -> Iterator[RouterProgress]:
+    if not enabled:
+        yield RouterProgress(None, total)
+        return
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=people, transient=True) as progress:
+        yield RouterProgress(progress, total)
+
+
+def print_summary(report: RunReport) -> None:
+    """The human summary of a run: one row per target, then the totals."""
+    table = Table(title=f"{report.source} sync" + (" (dry run)" if report.dry_run else ""))
+    for header in ("target", "status", "tries", "seconds"):
+        table.add_column(header)
+    for header in ("inserted", "updated", "unchanged", "removed"):
+        table.add_column(header, justify="right")
+    table.add_column("error", overflow="fold")
+
+    for target in report.targets:
+        counts = target.counts.as_dict()
+        table.add_row(
+            target.name,
+            f"[{'green' if target.status == 'ok' else 'red'}]{target.status}[/]",
+            str(target.attempts),
+            f"{target.duration_s:.2f}",
+            *(str(counts[key]) for key in ("inserted", "updated", "unchanged", "removed")),
+            target.error or "",
+        )
+    data.print(table)
+
+    totals = report.counts.as_dict()
+    run = f"run {report.run_id}" if report.run_id is not None else "dry run, nothing written"
+    style = STATUS_STYLE.get(report.status, "white")
+    data.print(
+        f"[{style}]{report.status}[/] ({run}): "
+        + ", ".join(f"{value} {key}" for key, value in totals.items())
+    )

@@ -1,0 +1,188 @@
+"""Poll many routers at once: worker processes with threads, and deadlines kept by the parent.
+
+Each worker process runs a few dozen poll threads, because a poll mostly waits on the network
+while parsing needs a core: processes spread the parsing, threads cover the waiting. Workers
+are started with "spawn", so no database connection, engine or lock of the parent is ever
+inherited. The parent alone decides when a router is late: a router still unanswered at its
+deadline (plus a short grace) is reported as timed out whatever its worker is doing, and
+workers still busy when the run ends are terminated rather than waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from emerald_cli.logs import setup_worker_logging
+from emerald_cli.sources.mikrotik.poll import PollResult, RouterTarget, poll_router
+
+logger = logging.getLogger(__name__)
+
+GRACE_S = 2.0
+THREADS_PER_WORKER = 64
+
+
+@dataclass(frozen=True)
+class PoolEvent:
+    """Something the parent learned about a router: it started, or it is finished."""
+
+    kind: str
+    name: str
+    result: PollResult | None = None
+
+
+def poll_fleet(
+    targets: list[RouterTarget],
+    workers: int,
+    log_queue: Any,
+    threads: int = THREADS_PER_WORKER,
+) -> Iterator[PoolEvent]:
+    """Yield a "started" and then exactly one "finished" event per target, as they happen."""
+    if not targets:
+        return
+
+    context = multiprocessing.get_context("spawn")
+    tasks = context.Queue()
+    results = context.Queue()
+    for target in targets:
+        tasks.put(target)
+
+    count = max(1, min(workers, len(targets)))
+    per_worker = max(1, min(threads, -(-len(targets) // count)))
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(tasks, results, log_queue, logging.getLogger().level, per_worker),
+            name=f"emerald-poll-{number}",
+            daemon=True,
+        )
+        for number in range(count)
+    ]
+    for process in processes:
+        process.start()
+        tasks.put(None)
+
+    try:
+        yield from _collect(targets, processes, results)
+    finally:
+        _stop(processes)
+
+
+def _collect(
+    targets: list[RouterTarget], processes: list[Any], results: Any
+) -> Iterator[PoolEvent]:
+    by_name = {target.name: target for target in targets}
+    deadlines: dict[str, float] = {}
+    owners: dict[str, int] = {}
+    pending = set(by_name)
+
+    while pending:
+        try:
+            kind, name, pid, payload = results.get(timeout=0.2)
+        except queue.Empty:
+            kind = None
+
+        if kind == "started" and name in pending:
+            deadlines[name] = time.monotonic() + by_name[name].timeout + GRACE_S
+            owners[name] = pid
+            yield PoolEvent("started", name)
+        elif kind == "finished" and name in pending:
+            pending.discard(name)
+            yield PoolEvent("finished", name, payload)
+
+        yield from _late(pending, deadlines, by_name)
+        yield from _orphaned(pending, owners, processes, deadlines)
+
+
+def _late(
+    pending: set[str], deadlines: dict[str, float], by_name: dict[str, RouterTarget]
+) -> Iterator[PoolEvent]:
+    now = time.monotonic()
+    for name in [name for name in pending if deadlines.get(name, now + 1) < now]:
+        pending.discard(name)
+        timeout = by_name[name].timeout
+        logger.warning("router=%s status=timeout cut by the run after %.1fs", name, timeout)
+        yield PoolEvent(
+            "finished",
+            name,
+            PollResult(
+                name=name,
+                status="timeout",
+                error=f"no complete answer within the {timeout:g}s deadline",
+                attempts=1,
+                duration_s=timeout,
+            ),
+        )
+
+
+def _orphaned(
+    pending: set[str], owners: dict[str, int], processes: list[Any], deadlines: dict[str, float]
+) -> Iterator[PoolEvent]:
+    """Routers whose worker died mid-poll, or left waiting with no worker alive to take them."""
+    dead = {process.pid for process in processes if process.exitcode not in (None, 0)}
+    everyone_gone = all(process.exitcode is not None for process in processes)
+
+    for name in list(pending):
+        lost = owners.get(name) in dead
+        if not lost and not (everyone_gone and name not in deadlines):
+            continue
+        pending.discard(name)
+        logger.error("router=%s status=crashed its worker process ended", name)
+        yield PoolEvent(
+            "finished",
+            name,
+            PollResult(name=name, status="crashed", error="the worker polling it died"),
+        )
+
+
+def _stop(processes: list[Any]) -> None:
+    for process in processes:
+        process.join(timeout=0.5)
+    for process in processes:
+        if process.is_alive():
+            logger.debug("terminating busy worker %s", process.name)
+            process.terminate()
+            process.join(timeout=2)
+
+
+def _worker_main(tasks: Any, results: Any, log_queue: Any, level: int, threads: int) -> None:
+    """Entry point of a worker process: poll what the queue hands out until told to stop."""
+    setup_worker_logging(log_queue, level)
+    pid = os.getpid()
+    lock = threading.Lock()
+
+    def send(kind: str, name: str, payload: PollResult | None) -> None:
+        with lock:
+            results.put((kind, name, pid, payload))
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll") as executor:
+        for _ in range(threads):
+            executor.submit(_poll_loop, tasks, send)
+
+
+def _poll_loop(tasks: Any, send: Callable[[str, str, PollResult | None], None]) -> None:
+    while True:
+        target = tasks.get()
+        if target is None:
+            tasks.put(None)  # leave the stop mark for this worker's other threads
+            return
+
+        send("started", target.name, None)
+        result = poll_router(target)
+        logger.info(
+            "router=%s status=%s attempts=%d duration=%.2fs%s",
+            target.name,
+            result.status,
+            result.attempts,
+            result.duration_s,
+            f" error={result.error}" if result.error else "",
+        )
+        send("finished", target.name, result)

@@ -1,0 +1,107 @@
+"""Log set-up: a rotating file shared by every process, stderr for people, secrets scrubbed.
+
+Worker processes never write the file themselves: they put their records on a queue and the
+parent's listener hands them to the same handlers, so one line is never interleaved with
+another and the redaction filter sees every record once.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+from typing import Any
+
+from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+FILE_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+MASK = "********"
+
+# "=password=x" is how the RouterOS login word looks; the others cover URLs, headers, TOML.
+SECRET_PATTERNS = (
+    re.compile(r"(=password=)[^\s'\"]*"),
+    re.compile(r"(=response=)[^\s'\"]*"),
+    re.compile(r"((?:password|token|api[-_]key|secret)[\"']?\s*[:=]\s*[\"']?)[^\s'\",}]+", re.I),
+    re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"),
+    re.compile(r"(Bearer\s+)[^\s'\"]+", re.I),
+)
+
+
+class RedactSecrets(logging.Filter):
+    """Masks known secret values and secret-looking words in every record that passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def add(self, *values: str | None) -> None:
+        self.secrets.update(value for value in values if value and len(value) >= 3)
+
+    def scrub(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        for pattern in SECRET_PATTERNS:
+            text = pattern.sub(lambda match: match.group(1) + MASK + _tail(match), text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = self.scrub(message), None
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        record.exc_info = None
+        return True
+
+
+REDACTOR = RedactSecrets()
+
+
+def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) -> None:
+    """Send records to the rotating file (DEBUG or INFO) and to stderr (WARNING unless verbose)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = ConcurrentRotatingFileHandler(
+        str(log_file), maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
+    )
+    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    file_handler.addFilter(REDACTOR)
+    root.addHandler(file_handler)
+
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    stderr.addFilter(REDACTOR)
+    root.addHandler(stderr)
+
+    # librouteros logs every word it sends, the login password included, at DEBUG.
+    logging.getLogger("librouteros").setLevel(logging.WARNING)
+
+
+def listen_to_workers(queue: Any) -> logging.handlers.QueueListener:
+    """Forward worker processes' records to this process's handlers until stopped."""
+    listener = logging.handlers.QueueListener(
+        queue, *logging.getLogger().handlers, respect_handler_level=True
+    )
+    listener.start()
+    return listener
+
+
+def setup_worker_logging(queue: Any, level: int) -> None:
+    """In a worker process: every record goes to the parent through `queue`, nowhere else."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(logging.handlers.QueueHandler(queue))
+    root.setLevel(level)
+    logging.getLogger("librouteros").setLevel(logging.WARNING)
+
+
+def _tail(match: re.Match[str]) -> str:
+    return match.group(2) if match.re.groups >= 2 else ""
