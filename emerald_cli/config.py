@@ -100,6 +100,8 @@ def resolve_settings(
     timeout: float | None = None,
 ) -> Settings:
     """Combine flags (given here), the environment and built-in defaults, in that order."""
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be 1 or more")
     data_dir = _pick(None, "EMERALD_HOME", _default_data_dir(), str)
     data_path = Path(data_dir.value)
     default_db = f"sqlite:///{data_path / 'emerald.db'}"
@@ -305,11 +307,14 @@ def _pick(
     raw = os.environ.get(variable)
     if raw:
         try:
-            return Setting(kind(raw), f"env {variable}")
+            value = kind(raw)
         except ValueError:
+            value = None
+        if value is None or (kind in (int, float) and value <= 0):
             raise ConfigError(
                 f"{variable}={raw!r} is not a valid {kind.__name__}: fix or unset it"
-            ) from None
+            )
+        return Setting(value, f"env {variable}")
     return Setting(default, "default")
 
 

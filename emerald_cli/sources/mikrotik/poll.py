@@ -67,6 +67,8 @@ class PollResult:
     """
 
     name: str
+    host: str = ""
+    port: int = 0
     status: str = "ok"
     error: str | None = None
     attempts: int = 0
@@ -86,7 +88,7 @@ def poll_router(target: RouterTarget) -> PollResult:
     """Poll `target` until it answers, fails for good, or its deadline passes."""
     started = time.monotonic()
     deadline = Deadline(target.timeout)
-    result = PollResult(name=target.name)
+    result = PollResult(name=target.name, host=target.host, port=target.port)
 
     retrying = Retrying(
         stop=stop_after_attempt(target.retries + 1) | stop_before_delay(target.timeout),

@@ -1,0 +1,33 @@
+"""Secrets never reach the log file: known values and secret-looking words are masked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from emerald_cli.logs import REDACTOR, setup_logging
+
+
+def test_file_log_masks_router_password_and_login_words(tmp_path: Path):
+    log_file = tmp_path / "emerald.log"
+    setup_logging(log_file, verbose=True)
+    REDACTOR.add("pä$$wörd-42")
+
+    logger = logging.getLogger("emerald_cli.test")
+    logger.info("router=core-1 login with pä$$wörd-42 failed")
+    logging.getLogger("librouteros").warning("<--- '=password=hunter2'")
+    logger.info("url postgresql://emerald:dbsecret@db/emerald token=abc123 ok")
+    try:
+        raise ValueError("boom pä$$wörd-42")
+    except ValueError:
+        logger.exception("router=core-1 crashed")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+    text = log_file.read_text(encoding="utf-8")
+    for secret in ("pä$$wörd-42", "hunter2", "dbsecret", "abc123"):
+        assert secret not in text
+    assert "router=core-1 login with ******** failed" in text
+    assert "'=password=********'" in text
+    assert "postgresql://emerald:********@db/emerald" in text
+    assert "ValueError: boom ********" in text
