@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from emerald_cli.commands import config, db, runs, sync
+from emerald_cli.commands import config, db, lab, runs, sync
 
 app = typer.Typer(
     name="emerald",
@@ -17,6 +17,8 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(runs.app, name="runs")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
+app.add_typer(lab.app, name="lab")
+app.command("demo")(lab.demo)
 
 
 def main() -> None:

@@ -1,0 +1,111 @@
+"""`emerald lab serve` and `emerald demo`: the lab routers, for trying the product end to end.
+
+The lab is a separate peer (it imports nothing of the product); these commands only start it,
+write an inventory that points at it, and for the demo run the real sync against it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from emerald_cli import console
+from emerald_cli.commands.options import exits_cleanly, prepare
+from emerald_cli.config import load_inventory
+from emerald_cli.engine.database import open_store
+from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
+from emerald_cli.lab.dataset import Fleet, build_fleet
+from emerald_cli.lab.routeros.server import RouterLab, serve_forever, write_inventory
+from emerald_cli.sources.mikrotik.poll import RouterTarget
+
+app = typer.Typer(help="Fake routers on loopback, for demos and tests.", no_args_is_help=True)
+
+# The demo's staged trouble: what an operator meets on a real night.
+DEMO_FAULTS = {"router-004": "wrong_password", "router-005": "refuse"}
+
+
+@app.command("serve")
+@exits_cleanly
+def serve(
+    routers: Annotated[int, typer.Option(min=1, help="How many routers.")] = 5,
+    secrets: Annotated[int, typer.Option(min=0, help="PPP secrets per router.")] = 100,
+    latency: Annotated[float, typer.Option(min=0, help="Seconds added to each reply.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
+    base_port: Annotated[int, typer.Option(help="Port of the first router (0 = any).")] = 18728,
+    inventory: Annotated[
+        Path, typer.Option(help="Where to write the inventory that points at the lab.")
+    ] = Path("lab-inventory.toml"),
+) -> None:
+    """Serve a lab fleet until Ctrl-C and write an inventory for `emerald sync mikrotik`."""
+    # TODO(#3): also start the ISPCube and SmartOLT lab servers built from the same fleet.
+    fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
+    lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
+    try:
+        write_inventory(inventory, lab.endpoints(), username=lab.username)
+        for endpoint in lab.endpoints():
+            console.note(f"{endpoint.name}  {endpoint.host}:{endpoint.port}  {endpoint.version}")
+        variables = " ".join(f"{name}={value}" for name, value in lab.environment().items())
+        console.note(f"inventory: {inventory}\nexport {variables}\nCtrl-C stops the lab.")
+        serve_forever(lab)
+    finally:
+        lab.stop()
+
+
+def demo(
+    routers: Annotated[int, typer.Option(min=1, help="How many lab routers.")] = 6,
+    secrets: Annotated[int, typer.Option(min=0, help="PPP secrets per router.")] = 500,
+) -> None:
+    """Start a lab fleet, sync it twice into a temporary SQLite file and show what changed."""
+    _run_demo(routers, secrets)
+
+
+@exits_cleanly
+def _run_demo(routers: int, secrets: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="emerald-demo-") as folder:
+        workdir = Path(folder)
+        os.environ.setdefault("EMERALD_HOME", str(workdir))
+        settings = prepare(database_url=f"sqlite:///{workdir / 'demo.db'}")
+        fleet = build_fleet(seed=7, routers=routers, secrets=secrets)
+
+        with RouterLab(fleet) as lab:
+            for name, fault in DEMO_FAULTS.items():
+                if name in {router.name for router in fleet.routers}:
+                    lab.configure(name, fault=fault)
+            inventory_path = workdir / "inventory.toml"
+            write_inventory(inventory_path, lab.endpoints(), username=lab.username, timeout=3)
+            os.environ.update(lab.environment())
+            targets = load_inventory(inventory_path).routers
+            engine = open_store(settings.database_url.value)
+
+            console.note(f"demo: {routers} lab routers x {secrets} secrets -> {workdir}/demo.db")
+            _sync(engine, targets, settings.workers.value, "first sync")
+
+            _change_some_rows(fleet)
+            console.note("demo: disabled 3 secrets and removed 1 on router-000; syncing again")
+            _sync(engine, targets, settings.workers.value, "second sync")
+            engine.dispose()
+
+
+def _sync(engine: sa.Engine, targets: list[RouterTarget], workers: int, title: str) -> None:
+    show = console.interactive(json_output=False)
+    console.note(f"--- {title}")
+    with console.router_progress(len(targets), show) as progress:
+        run = sync_mikrotik(
+            engine,
+            targets,
+            workers=workers,
+            progress=Progress(started=progress.started, finished=progress.finished),
+        )
+    console.print_summary(run.report)
+
+
+def _change_some_rows(fleet: Fleet) -> None:
+    router = fleet.router("router-000")
+    for secret in router.secrets[5:8]:
+        secret["disabled"] = "true" if secret["disabled"] == "false" else "false"
+    router.secrets.pop()
