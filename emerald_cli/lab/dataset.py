@@ -28,7 +28,14 @@ TRICKY_NAMES = ("0000", "00123", "10045", "true")
 # Comments with an ñ: the lab sends them in the router's own code page (see LabRouter.encoding).
 SPANISH_COMMENTS = ("Peña 100", "Muñoz y Cía.", "Castañeda 2140", "Ñandú 7")
 
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
 DISCONNECT_REASONS = ("peer-request", "hung-up", "idle-timeout", "session-timeout", "reset")
+
+# Comments long enough for the API's 2-byte (> 127 bytes) and 3-byte (> 16,383) length prefixes.
+MEDIUM_COMMENT_EVERY = 25  # secrets 12, 37, 62, ... of every router
+LONG_COMMENT_ROUTER = 1
+LONG_COMMENT_SECRET = 2
 
 
 @dataclass
@@ -164,9 +171,7 @@ def _profile_row(
     return row
 
 
-def _secret_row(
-    rng: random.Random, router: LabRouter, number: int, name: str
-) -> dict[str, str]:
+def _secret_row(rng: random.Random, router: LabRouter, number: int, name: str) -> dict[str, str]:
     profile = rng.choice(("FIBRA-50", "FIBRA-100", "FIBRA-300", "CORTE", "default"))
     row = {
         ".id": f"*{0x1000 + number:X}",
@@ -183,11 +188,17 @@ def _secret_row(
         "disabled": "true" if number % 11 == 5 else "false",
     }
     if number % 7 == 3:
-        row["remote-address"] = f"10.{20 + router.index // 250}.{router.index % 250}.{number % 250}"
+        row["remote-address"] = (
+            f"10.{20 + router.index // 250}.{router.index % 250}.{number % 250}"
+        )
     if number % 5 == 1:
         row["comment"] = SPANISH_COMMENTS[number % len(SPANISH_COMMENTS)]
     elif number % 5 == 2:
         row["comment"] = f"cliente {number}"
+    if number % MEDIUM_COMMENT_EVERY == 12:
+        row["comment"] = f"cliente {number}; " + "instalación en calle Peñaloza, " * 6
+    if router.index == LONG_COMMENT_ROUTER and number == LONG_COMMENT_SECRET:
+        row["comment"] = "; ".join(f"visita técnica {n}: cambio de ONU" for n in range(600))
     return row
 
 
@@ -196,8 +207,7 @@ def _last_logged_out(rng: random.Random, major: int) -> str:
     day = rng.randint(1, 28)
     clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
     if major < 7:
-        months = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-        return f"{months[month - 1]}/{day:02d}/2024 {clock}"
+        return f"{MONTHS[month - 1]}/{day:02d}/2024 {clock}"
     return f"2024-{month:02d}-{day:02d} {clock}"
 
 
