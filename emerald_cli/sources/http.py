@@ -1,0 +1,300 @@
+"""One JSON request to a SaaS API, with the deadlines, retries and error mapping both share.
+
+ISPCube and SmartOLT differ in headers and envelopes but fail the same ways: resets, hangs,
+trickling bodies, 5xx, rate limits and HTML pages where JSON was promised. Handling those once
+keeps each client about its API. A transport is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+import tenacity
+import urllib3
+
+from emerald_cli.sources.errors import (
+    ApiError,
+    AuthFailed,
+    RateLimited,
+    SourceError,
+    Timeout,
+    Unreachable,
+)
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 65536
+SNIPPET_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A complete HTTP answer, read within the deadline."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: `retries` extra attempts, exponential backoff with jitter.
+
+    A rate-limit answer is retried only when its Retry-After is at most `retry_after_max`
+    seconds, or, with `backoff_on_rate_limit`, when it gives no hint at all.
+    """
+
+    retries: int = 3
+    backoff: float = 1.0
+    backoff_max: float = 30.0
+    retry_after_max: float = 60.0
+    backoff_on_rate_limit: bool = True
+
+
+class JsonTransport:
+    """Sends requests to one base URL and returns decoded JSON, or raises a SourceError."""
+
+    def __init__(
+        self,
+        vendor: str,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        total_timeout: float = 300.0,
+        policy: RetryPolicy | None = None,
+        auth_hint: str = "check the credentials",
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.total_timeout = total_timeout
+        self.policy = policy or RetryPolicy()
+        self.auth_hint = auth_hint
+        self.requests_made = 0
+        self.secrets: list[str] = []
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self._hint: float | None = None
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """The decoded JSON of a 2xx answer to `method path`, after the retries that can help."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.policy.retries + 1),
+            retry=tenacity.retry_if_exception(_is_retryable),
+            wait=self._wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retrying(self._attempt, method, path, params, headers, json_body)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> Any:
+        self._hint = None
+        reply = self._send(method, path, params, headers, json_body)
+
+        self._raise_for_status(path, reply)
+
+        return self._decode(path, reply)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> Reply:
+        url = self.base_url + path
+        self.requests_made += 1
+        started = time.monotonic()
+        try:
+            with self.session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                json=json_body,
+                timeout=(self.connect_timeout, self.read_timeout),
+                stream=True,
+                allow_redirects=False,
+            ) as response:
+                body = self._read_body(response, path, started)
+                return Reply(response.status_code, response.headers, body)
+        except requests.exceptions.ConnectTimeout:
+            raise Unreachable(
+                f"{self.vendor} did not accept a connection within {self.connect_timeout}s "
+                f"at {path}: check the base URL and the network"
+            ) from None
+        except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
+            raise Timeout(
+                f"{self.vendor} did not answer {path} within {self.read_timeout}s: "
+                "the service is slow or down; try again later"
+            ) from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+            raise Unreachable(
+                f"{self.vendor} connection failed or broke mid-answer at {path}: "
+                "check the base URL and the network"
+            ) from None
+
+    def _read_body(self, response: requests.Response, path: str, started: float) -> bytes:
+        # read1 returns whatever arrived, so a body trickling in still meets the deadline.
+        chunks = []
+        received = 0
+        while True:
+            chunk = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            received += len(chunk)
+            if time.monotonic() - started > self.total_timeout:
+                raise Timeout(
+                    f"{self.vendor} sent {path} too slowly ({received} bytes in "
+                    f"{self.total_timeout:.0f}s): the service is overloaded; try again later"
+                )
+
+    def _raise_for_status(self, path: str, reply: Reply) -> None:
+        status = reply.status
+        if 200 <= status < 300:
+            return
+
+        detail = self._detail(reply.body)
+        if status in (401, 403):
+            raise AuthFailed(
+                f"{self.vendor} refused the request ({status} at {path}): {self.auth_hint}"
+            )
+        if status == 429:
+            raise self._rate_limited(path, reply)
+        if status >= 500:
+            self._hint = _retry_after_seconds(reply.headers)
+            raise ApiError(
+                f"{self.vendor} failed at {path} ({status}{detail}): a fault on its side; "
+                "try again later",
+                retryable=True,
+            )
+        raise ApiError(
+            f"{self.vendor} rejected {path} ({status}{detail}): the request is not accepted; "
+            "check the base URL and the API version",
+        )
+
+    def _rate_limited(self, path: str, reply: Reply) -> RateLimited:
+        seconds = _retry_after_seconds(reply.headers)
+        if seconds is None:
+            retryable = self.policy.backoff_on_rate_limit
+            until = None
+        else:
+            retryable = seconds <= self.policy.retry_after_max
+            until = datetime.now(UTC) + timedelta(seconds=seconds)
+        self._hint = seconds
+        method = path.rstrip("/").rsplit("/", 1)[-1]
+        return RateLimited(
+            method,
+            until,
+            message=f"{self.vendor} rate limit reached for {method} (429 at {path}): "
+            f"calls stopped; try again after {_when(until)} or poll less often",
+            retryable=retryable,
+        )
+
+    def _decode(self, path: str, reply: Reply) -> Any:
+        try:
+            return json.loads(reply.body)
+        except ValueError:
+            snippet = self._redact(reply.body[:SNIPPET_CHARS].decode("utf-8", "replace"))
+            snippet = " ".join(snippet.split())
+            raise ApiError(
+                f"{self.vendor} answered {path} with a body that is not JSON "
+                f"({len(reply.body)} bytes, starting {snippet!r}): the service is failing; "
+                "try again later"
+            ) from None
+
+    def _detail(self, body: bytes) -> str:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return ""
+        if not isinstance(document, dict):
+            return ""
+        text = document.get("message") or document.get("error")
+        if not isinstance(text, str) or not text:
+            return ""
+        text = " ".join(self._redact(text).split())[:SNIPPET_CHARS]
+        return f", {text!r}"
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_exponential_jitter(
+            initial=self.policy.backoff, max=self.policy.backoff_max, jitter=self.policy.backoff
+        )(state)
+        if not self._hint:
+            return backoff
+        return min(self._hint, max(self.policy.retry_after_max, backoff))
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        status = error.status if isinstance(error, SourceError) else "error"
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.info(
+            "vendor=%s status=%s attempt=%d retry_in=%.2fs",
+            self.vendor,
+            status,
+            state.attempt_number,
+            wait,
+        )
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, SourceError) and error.retryable
+
+
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Retry-After as seconds from now: either a number of seconds or an HTTP date."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "a while"

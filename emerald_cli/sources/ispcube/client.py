@@ -1,0 +1,205 @@
+"""ISPCube's REST API as raw JSON records: token, paging, one re-login, retries.
+
+Records come back exactly as ISPCube sent them; `records.py` types them. Paging stops on an
+empty page rather than a short one, because the largest `limit` ISPCube honours is unknown and a
+server that quietly caps it would otherwise end the listing early.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self
+
+import requests
+
+from emerald_cli.sources.errors import ApiError, AuthFailed
+from emerald_cli.sources.http import JsonTransport, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+VENDOR = "ISPCube"
+CREDENTIALS_HINT = "check EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+LOGIN_PATH = "/sanctum/token"
+CUSTOMERS_PATH = "/customers/customers_list"
+CONNECTIONS_PATH = "/connections/connections_list"
+PLANS_PATH = "/plans/plans_list"
+NODES_PATH = "/nodes/nodes_list"
+
+
+class ISPCubeClient:
+    """Reads the four bulk ISPCube streams; one instance per sync, used by one thread.
+
+    >>> client = ISPCubeClient("https://online99.ispcube.com/api", "key", "77", "api", "pw")
+    >>> client
+    ISPCubeClient(base_url='https://online99.ispcube.com/api', username='api')
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        client_id: str,
+        username: str,
+        password: str,
+        *,
+        page_size: int = 500,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        retries: int = 3,
+        session: requests.Session | None = None,
+        total_timeout: float = 300.0,
+        backoff: float = 1.0,
+        retry_after_max: float = 60.0,
+        max_rows: int = 1_000_000,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.page_size = page_size
+        self.max_pages = max_rows // page_size + 1
+        self._api_key = api_key
+        self._client_id = str(client_id)
+        self._password = password
+        self._token: str | None = None
+        self._transport = JsonTransport(
+            VENDOR,
+            self.base_url,
+            session=session,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            total_timeout=total_timeout,
+            policy=RetryPolicy(
+                retries=retries,
+                backoff=backoff,
+                retry_after_max=retry_after_max,
+                backoff_on_rate_limit=True,
+            ),
+            auth_hint=CREDENTIALS_HINT,
+        )
+        self._transport.secrets = [api_key, password]
+
+    def __repr__(self) -> str:
+        return f"ISPCubeClient(base_url={self.base_url!r}, username={self.username!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, token requests and retries included."""
+        return self._transport.requests_made
+
+    def login(self) -> None:
+        """Ask for a fresh bearer token; wrong credentials raise AuthFailed."""
+        headers = self._base_headers()
+        headers["Content-Type"] = "application/json"
+        try:
+            body = self._transport.call(
+                "POST",
+                LOGIN_PATH,
+                headers=headers,
+                json_body={"username": self.username, "password": self._password},
+            )
+        except AuthFailed:
+            raise AuthFailed(
+                f"{VENDOR} rejected the credentials (401 at {LOGIN_PATH}): {CREDENTIALS_HINT}"
+            ) from None
+
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ApiError(
+                f"{VENDOR} answered {LOGIN_PATH} without a token: the API changed; "
+                "report it with the ISPCube version"
+            )
+        self._token = token
+        self._transport.secrets = [self._api_key, self._password, token]
+        logger.debug("vendor=ispcube user=%s token=refreshed", self.username)
+
+    def customers(self) -> list[dict[str, Any]]:
+        """Every customer, raw, read page by page with limit/offset."""
+        return self._paged(CUSTOMERS_PATH)
+
+    def connections(self) -> list[dict[str, Any]]:
+        """Every connection of every type, raw, in one (large, slow) answer."""
+        return self._array(CONNECTIONS_PATH, self._get(CONNECTIONS_PATH))
+
+    def plans(self) -> list[dict[str, Any]]:
+        return self._array(PLANS_PATH, self._get(PLANS_PATH))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every node (router), raw; ISPCube may wrap the array in {"data": [...]}."""
+        body = self._get(NODES_PATH)
+        if isinstance(body, dict) and "data" in body:
+            body = body["data"]
+        return self._array(NODES_PATH, body)
+
+    def _paged(self, path: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        previous: list[Any] | None = None
+        for page_number in range(self.max_pages):
+            params = {"limit": self.page_size, "offset": len(rows)}
+            page = self._array(path, self._get(path, params))
+            if not page:
+                logger.debug(
+                    "vendor=ispcube path=%s pages=%d rows=%d", path, page_number, len(rows)
+                )
+                return rows
+
+            if page == previous:
+                raise ApiError(
+                    f"{VENDOR} returned the same page twice at {path} (offset {len(rows)}): "
+                    "it ignores offset; report it to ISPCube"
+                )
+            rows.extend(page)
+            previous = page
+
+        raise ApiError(
+            f"{VENDOR} kept sending pages at {path} past {self.max_pages} pages of "
+            f"{self.page_size}: the listing never ends; raise max_rows if the tenant is that big"
+        )
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        # A 401 mid-run means the token expired: log in again once, then retry once.
+        if self._token is None:
+            self.login()
+        try:
+            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+        except AuthFailed:
+            logger.info("vendor=ispcube path=%s status=auth_failed action=relogin", path)
+
+        self.login()
+        try:
+            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+        except AuthFailed:
+            raise AuthFailed(
+                f"{VENDOR} refused a fresh token at {path} (401): {CREDENTIALS_HINT}"
+            ) from None
+
+    def _array(self, path: str, body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, list):
+            raise ApiError(
+                f"{VENDOR} answered {path} with a JSON {type(body).__name__}, not an array: "
+                "the API changed; report it with the ISPCube version"
+            )
+        return body
+
+    def _base_headers(self) -> dict[str, str]:
+        return {
+            "Accept": "application/json",
+            "api-key": self._api_key,
+            "client-id": self._client_id,
+            "login-type": "api",
+        }
+
+    def _data_headers(self) -> dict[str, str]:
+        headers = self._base_headers()
+        headers["Authorization"] = f"Bearer {self._token}"
+        headers["username"] = self.username
+        return headers

@@ -1,0 +1,292 @@
+"""ISPCube's raw JSON turned into typed records for the store, each keeping its raw dict.
+
+Pure functions: no I/O, so recorded payloads can be checked against exact expected rows.
+A record that cannot be identified (no usable id) is skipped and reported, not guessed at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from emerald_cli.sources import values
+from emerald_cli.sources.streams import Normalised, Raw, Skipped
+from emerald_cli.sources.values import DEFAULT_ZONE, lenient
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_PORT = 8728
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A billing customer.
+
+    Customer(id=1002, code="000102", name="CLIENTE DE PRUEBA DOS", status="no_service",
+    doc_number="20-20000002-7", debt=Decimal("15400.00"), lat=None, block=True, ...)
+    """
+
+    id: int
+    code: str | None
+    name: str | None
+    status: str | None
+    doc_number: str | None
+    address: str | None
+    tax_residence: str | None
+    city_id: int | None
+    city_name: str | None
+    lat: Decimal | None
+    lng: Decimal | None
+    debt: Decimal | None
+    duedebt: Decimal | None
+    block: bool | None
+    free: bool | None
+    speed_limited: bool | None
+    temporary: bool | None
+    extra1: str | None
+    extra2: str | None
+    start_date: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+    raw: Raw = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEmail:
+    """CustomerEmail(customer_id=1001, email="cliente1@example.com")"""
+
+    customer_id: int
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPhone:
+    """CustomerPhone(customer_id=1001, number="0000000001")"""
+
+    customer_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A billed service; `user` is the PPPoE user name, kept as sent (None when empty).
+
+    Connection(id=5003, customer_id=1001, user="10045", node_id=4, plan_id=12, address=None,
+    conntype="pppoe")
+    """
+
+    id: int
+    customer_id: int | None
+    user: str | None
+    node_id: int | None
+    plan_id: int | None
+    address: str | None
+    conntype: str | None
+    raw: Raw = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Plan(id=12, name="FIBRA 100", speed="100", comment=None)
+
+    TODO(#3): the unit and format of `speed` are unknown, so it stays text.
+    """
+
+    id: int
+    name: str | None
+    speed: str | None
+    comment: str | None
+    raw: Raw = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterCandidate:
+    """A node that names a router to poll.
+
+    RouterCandidate(node_id=4, name="NODO NORTE", host="192.0.2.20", port=8728,
+    port_defaulted=True)
+    """
+
+    node_id: int
+    name: str | None
+    host: str
+    port: int
+    port_defaulted: bool
+    raw: Raw = field(repr=False)
+
+
+@dataclass
+class Customers:
+    """The customers stream: customers plus the emails and phones nested in them."""
+
+    customers: list[Customer] = field(default_factory=list)
+    emails: list[CustomerEmail] = field(default_factory=list)
+    phones: list[CustomerPhone] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def customers(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Customers:
+    """Type customers; "...Z" dates are UTC, "YYYY-MM-DD HH:MM:SS" ones are in `zone`."""
+    local = values.zone_of(zone)
+    result = Customers()
+    for raw in rows:
+        customer_id = _record_id(raw)
+        if customer_id is None:
+            result.skipped.append(Skipped("customers", "customer without a usable id", raw))
+            continue
+
+        result.customers.append(_customer(customer_id, raw, local))
+        result.emails.extend(_emails(customer_id, raw))
+        result.phones.extend(_phones(customer_id, raw))
+    return result
+
+
+def connections(rows: Iterable[Raw]) -> Normalised[Connection]:
+    result: Normalised[Connection] = Normalised()
+    for raw in rows:
+        connection_id = _record_id(raw)
+        if connection_id is None:
+            result.skipped.append(Skipped("connections", "connection without a usable id", raw))
+            continue
+
+        record = f"connection:{connection_id}"
+        result.records.append(
+            Connection(
+                id=connection_id,
+                customer_id=lenient(values.integer, raw, "customer_id", record=record),
+                user=values.text(raw.get("user")),
+                node_id=lenient(values.integer, raw, "node_id", record=record),
+                plan_id=lenient(values.integer, raw, "plan_id", record=record),
+                address=values.text(raw.get("address")),
+                conntype=values.text(raw.get("conntype")),
+                raw=raw,
+            )
+        )
+    return result
+
+
+def plans(rows: Iterable[Raw]) -> Normalised[Plan]:
+    result: Normalised[Plan] = Normalised()
+    for raw in rows:
+        plan_id = _record_id(raw)
+        if plan_id is None:
+            result.skipped.append(Skipped("plans", "plan without a usable id", raw))
+            continue
+
+        result.records.append(
+            Plan(
+                id=plan_id,
+                name=values.text(raw.get("name")),
+                speed=values.text(raw.get("speed")),
+                comment=values.text(raw.get("comment")),
+                raw=raw,
+            )
+        )
+    return result
+
+
+def router_candidates(
+    rows: Iterable[Raw], default_port: int = DEFAULT_API_PORT
+) -> Normalised[RouterCandidate]:
+    """Nodes with an IP become routers to poll; a missing or odd port means `default_port`."""
+    result: Normalised[RouterCandidate] = Normalised()
+    for raw in rows:
+        node_id = _record_id(raw)
+        name = values.text(raw.get("comment"))
+        host = (values.text(raw.get("ip")) or "").strip()
+        if node_id is None:
+            result.skipped.append(Skipped("nodes", "node without a usable id", raw))
+            continue
+        if not host:
+            result.skipped.append(Skipped("nodes", f"node {node_id} ({name}) has no IP", raw))
+            continue
+
+        port = _port(raw.get("port"))
+        result.records.append(
+            RouterCandidate(
+                node_id=node_id,
+                name=name,
+                host=host,
+                port=port or default_port,
+                port_defaulted=port is None,
+                raw=raw,
+            )
+        )
+    return result
+
+
+def _customer(customer_id: int, raw: Raw, zone: tzinfo) -> Customer:
+    record = f"customer:{customer_id}"
+
+    def when(key: str) -> datetime | None:
+        return lenient(lambda value: values.moment(value, zone), raw, key, record=record)
+
+    city = raw.get("city")
+    return Customer(
+        id=customer_id,
+        code=values.text(raw.get("code")),
+        name=values.text(raw.get("name")),
+        status=values.text(raw.get("status")),
+        doc_number=values.text(raw.get("doc_number")),
+        address=values.text(raw.get("address")),
+        tax_residence=values.text(raw.get("tax_residence")),
+        city_id=lenient(values.integer, raw, "city_id", record=record),
+        city_name=values.text(city.get("name")) if isinstance(city, dict) else None,
+        lat=lenient(values.coordinate, raw, "lat", record=record),
+        lng=lenient(values.coordinate, raw, "lng", record=record),
+        debt=lenient(values.decimal, raw, "debt", record=record),
+        duedebt=lenient(values.decimal, raw, "duedebt", record=record),
+        block=lenient(values.flag, raw, "block", record=record),
+        free=lenient(values.flag, raw, "free", record=record),
+        speed_limited=lenient(values.flag, raw, "speed_limited", record=record),
+        temporary=lenient(values.flag, raw, "temporary", record=record),
+        extra1=values.text(raw.get("extra1")),
+        extra2=values.text(raw.get("extra2")),
+        start_date=when("start_date"),
+        created_at=when("created_at"),
+        updated_at=when("updated_at"),
+        deleted_at=when("deleted_at"),
+        raw=raw,
+    )
+
+
+def _emails(customer_id: int, raw: Raw) -> list[CustomerEmail]:
+    found = []
+    for item in raw.get("contact_emails") or ():
+        email = values.text(item.get("email")) if isinstance(item, dict) else None
+        if email and email.strip():
+            found.append(CustomerEmail(customer_id, email.strip()))
+    return found
+
+
+def _phones(customer_id: int, raw: Raw) -> list[CustomerPhone]:
+    found = []
+    for item in raw.get("phones") or ():
+        number = values.text(item.get("number")) if isinstance(item, dict) else None
+        if number and number.strip():
+            found.append(CustomerPhone(customer_id, number.strip()))
+    return found
+
+
+def _record_id(raw: Any) -> int | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return values.integer(raw.get("id"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _port(value: Any) -> int | None:
+    try:
+        port = values.integer(value)
+    except (TypeError, ValueError):
+        return None
+    if port is None or not 0 < port < 65536:
+        return None
+    return port

@@ -1,0 +1,182 @@
+"""SmartOLT's REST API as raw JSON records, spending as little of its hourly budget as possible.
+
+SmartOLT limits calls per account and method (1,000 an hour, a handful of full exports) and can
+revoke access after misuse, so a rate-limit answer stops the stream at once; only a Retry-After
+of a few seconds (the per-second burst limit) is waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Self
+
+import requests
+
+from emerald_cli.sources.errors import ApiError, RateLimited
+from emerald_cli.sources.http import JsonTransport, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+VENDOR = "SmartOLT"
+AUTH_HINT = "check EMERALD_SMARTOLT_TOKEN (the API key from Settings → API key)"
+OLTS_PATH = "/system/get_olts"
+ONUS_PATH = "/onu/get_all_onus_details"
+STATUSES_PATH = "/onu/get_onus_statuses"
+SIGNALS_PATH = "/onu/get_onus_signals"
+MAX_PAGE_SIZE = 100
+HARD_MAX_PAGES = 5000
+LIMIT_WORDS = re.compile(r"\blimit", re.IGNORECASE)
+
+
+class SmartOLTClient:
+    """Reads OLTs, ONUs, statuses and signals; one instance per sync, used by one thread.
+
+    >>> SmartOLTClient("https://isp.smartolt.com/api", "token")
+    SmartOLTClient(base_url='https://isp.smartolt.com/api', page_size=100, full_export=False)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        full_export: bool = False,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        total_timeout: float = 300.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        retry_after_max: float = 5.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.full_export = full_export
+        self._token = token
+        self._transport = JsonTransport(
+            VENDOR,
+            self.base_url,
+            session=session,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            total_timeout=total_timeout,
+            policy=RetryPolicy(
+                retries=retries,
+                backoff=backoff,
+                retry_after_max=retry_after_max,
+                backoff_on_rate_limit=False,
+            ),
+            auth_hint=AUTH_HINT,
+        )
+        self._transport.secrets = [token]
+
+    def __repr__(self) -> str:
+        return (
+            f"SmartOLTClient(base_url={self.base_url!r}, page_size={self.page_size}, "
+            f"full_export={self.full_export})"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._transport.requests_made
+
+    def olts(self) -> list[dict[str, Any]]:
+        return self._list(OLTS_PATH, self._get(OLTS_PATH), "response")
+
+    def onus(self) -> list[dict[str, Any]]:
+        """Every ONU with its details: paged (general budget) unless full export is configured."""
+        if self.full_export:
+            return self._list(ONUS_PATH, self._get(ONUS_PATH), "onus")
+        return self._paged_onus()
+
+    def statuses(self) -> list[dict[str, Any]]:
+        return self._list(STATUSES_PATH, self._get(STATUSES_PATH), "response")
+
+    def signals(self) -> list[dict[str, Any]]:
+        return self._list(SIGNALS_PATH, self._get(SIGNALS_PATH), "response")
+
+    def _paged_onus(self) -> list[dict[str, Any]]:
+        onus: list[dict[str, Any]] = []
+        previous: list[Any] | None = None
+        last_page = HARD_MAX_PAGES
+        page = 1
+        while page <= last_page:
+            body = self._get(ONUS_PATH, {"page": page, "page_size": self.page_size})
+            rows = self._list(ONUS_PATH, body, "onus")
+            if page == 1:
+                last_page = self._page_count(body)
+            if not rows:
+                break
+
+            if rows == previous:
+                raise ApiError(
+                    f"{VENDOR} returned the same page twice at {ONUS_PATH} (page {page}): "
+                    "it ignores page; set full_export or report it to SmartOLT"
+                )
+            onus.extend(rows)
+            previous = rows
+            page += 1
+
+        logger.debug("vendor=smartolt path=%s pages=%d onus=%d", ONUS_PATH, page - 1, len(onus))
+        return onus
+
+    def _page_count(self, body: dict[str, Any]) -> int:
+        total = body.get("total_pages")
+        if isinstance(total, str) and total.isdigit():
+            total = int(total)
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise ApiError(
+                f"{VENDOR} answered {ONUS_PATH} paged without a total_pages count: "
+                "the API changed; set full_export or report it to SmartOLT"
+            )
+        if total > HARD_MAX_PAGES:
+            raise ApiError(
+                f"{VENDOR} announced {total} pages at {ONUS_PATH}, more than {HARD_MAX_PAGES}: "
+                "the answer is not plausible; report it to SmartOLT"
+            )
+        return total
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        headers = {"X-Token": self._token, "Accept": "application/json"}
+        body = self._transport.call("GET", path, params=params, headers=headers)
+        if isinstance(body, dict) and body.get("status") is False:
+            raise self._refusal(path, body)
+        return body
+
+    def _refusal(self, path: str, body: dict[str, Any]) -> ApiError | RateLimited:
+        method = path.rsplit("/", 1)[-1]
+        error = body.get("error")
+        text = " ".join(str(error).split())[:120] if error else "no reason given"
+        if LIMIT_WORDS.search(text):
+            return RateLimited(
+                method,
+                None,
+                message=f"{VENDOR} rate limit reached for {method} (200 with {text!r}): "
+                "calls stopped; try again next hour or poll less often",
+            )
+        return ApiError(
+            f"{VENDOR} refused {path} ({text!r}): check the request and the account's API access"
+        )
+
+    def _list(self, path: str, body: Any, key: str) -> list[dict[str, Any]]:
+        rows = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise ApiError(
+                f"{VENDOR} answered {path} without a {key!r} array: the API changed; "
+                "report it with the SmartOLT version"
+            )
+        return rows
