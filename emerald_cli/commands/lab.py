@@ -20,7 +20,8 @@ from emerald_cli.config import load_inventory
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
 from emerald_cli.lab.dataset import Fleet, build_fleet
-from emerald_cli.lab.routeros.server import RouterLab, serve_forever, write_inventory
+from emerald_cli.lab.routeros.inventory import write_inventory
+from emerald_cli.lab.routeros.server import RouterLab, serve_forever
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
 app = typer.Typer(help="Fake routers on loopback, for demos and tests.", no_args_is_help=True)
