@@ -99,7 +99,9 @@ def _collect(
             yield PoolEvent("finished", name, payload)
 
         yield from _late(pending, deadlines, by_name)
-        yield from _orphaned(pending, owners, processes, deadlines)
+        if kind is None:
+            # Only once the queue has been quiet: a finished worker's results may still be in it.
+            yield from _orphaned(pending, owners, processes)
 
 
 def _late(
@@ -124,15 +126,14 @@ def _late(
 
 
 def _orphaned(
-    pending: set[str], owners: dict[str, int], processes: list[Any], deadlines: dict[str, float]
+    pending: set[str], owners: dict[str, int], processes: list[Any]
 ) -> Iterator[PoolEvent]:
     """Routers whose worker died mid-poll, or left waiting with no worker alive to take them."""
     dead = {process.pid for process in processes if process.exitcode not in (None, 0)}
     everyone_gone = all(process.exitcode is not None for process in processes)
 
     for name in list(pending):
-        lost = owners.get(name) in dead
-        if not lost and not (everyone_gone and name not in deadlines):
+        if not everyone_gone and owners.get(name) not in dead:
             continue
         pending.discard(name)
         logger.error("router=%s status=crashed its worker process ended", name)
