@@ -1,0 +1,404 @@
+"""Replace one scope's rows (say, one router's secrets) by a complete new snapshot.
+
+The snapshot is compared with what is stored and only the difference is written, so a sync
+that finds nothing new writes one UPDATE of last_seen_at and nothing else. Everything runs in
+the caller's transaction: a router is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from emerald_cli.store.counts import ChangeCounts
+from emerald_cli.store.database import max_bind_parameters
+from emerald_cli.store.schema import routers
+from emerald_cli.store.statuses import ROUTER_SOURCES
+from emerald_cli.store.timestamps import utc_now
+
+__all__ = [
+    "ChangeCounts",
+    "mark_router_polled",
+    "upsert_router",
+    "write_snapshot",
+]
+
+logger = logging.getLogger(__name__)
+
+# Columns the store fills itself; a snapshot row may not carry them.
+MANAGED_COLUMNS = frozenset({"id", "first_seen_at", "last_seen_at", "removed_at"})
+
+# Attribute names refused inside a JSON `extra` value: secrets are never stored.
+FORBIDDEN_EXTRA_KEYS = frozenset({"password"})
+
+# Duplicate keys logged one by one before the rest are only counted.
+DUPLICATES_LOGGED = 10
+
+# Router columns upsert_router sets from its **fields.
+ROUTER_FIELDS = frozenset({"identity", "version", "board", "uptime", "last_polled_at"})
+
+Key = tuple[Any, ...]
+Values = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which columns of a table are scope, natural key and compared values."""
+
+    table: sa.Table
+    scope: dict[str, Any]
+    key_columns: tuple[str, ...]
+    value_columns: tuple[str, ...]
+    key_defaults: dict[str, Any]
+    text_columns: frozenset[str]
+
+    def where_scope(self) -> list[sa.ColumnElement[bool]]:
+        return [self.table.c[name] == value for name, value in self.scope.items()]
+
+
+@dataclass
+class _StoredRow:
+    id: int
+    values: Values
+    removed: bool
+
+
+@dataclass
+class _Diff:
+    inserts: list[tuple[Key, Values]] = field(default_factory=list)
+    updates: list[tuple[int, Values]] = field(default_factory=list)
+    removed_ids: list[int] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def counts(self) -> ChangeCounts:
+        return ChangeCounts(
+            inserted=len(self.inserts),
+            updated=len(self.updates),
+            unchanged=self.unchanged,
+            removed=len(self.removed_ids),
+        )
+
+
+def write_snapshot(
+    conn: sa.Connection,
+    table: sa.Table,
+    scope: dict[str, Any],
+    key: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    now: datetime,
+    dry_run: bool = False,
+) -> ChangeCounts:
+    """Make the stored rows of `scope` equal to `rows`, counting what changed.
+
+    `rows` must be the complete content of the scope (a poll that succeeded). A column a row
+    leaves out is stored as NULL. `key` may name scope columns too, e.g. ("router_id", "name").
+    With dry_run the same counts are computed and nothing is written.
+    """
+    _require_aware(now)
+    layout = _layout(table, scope, key)
+
+    incoming = _normalise(layout, rows)
+
+    stored = _read_stored(conn, layout)
+
+    diff = _compare(stored, incoming)
+
+    if not dry_run:
+        _write(conn, layout, diff, now)
+
+    counts = diff.counts
+    logger.debug(
+        "table=%s scope=%s rows=%d inserted=%d updated=%d unchanged=%d removed=%d dry_run=%s",
+        table.name,
+        scope,
+        len(incoming),
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+        counts.removed,
+        dry_run,
+    )
+    return counts
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now.isoformat()}: pass an aware UTC time")
+
+
+def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _Layout:
+    columns = {column.name for column in table.c}
+    unknown = [name for name in (*scope, *key) if name not in columns]
+    if unknown:
+        raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
+
+    managed = [name for name in (*scope, *key) if name in MANAGED_COLUMNS]
+    if managed:
+        raise ValueError(f"{', '.join(managed)} cannot be part of a scope or key")
+
+    key_columns = tuple(name for name in key if name not in scope)
+    taken = MANAGED_COLUMNS | set(scope) | set(key_columns)
+    value_columns = tuple(column.name for column in table.c if column.name not in taken)
+    return _Layout(
+        table=table,
+        scope=dict(scope),
+        key_columns=key_columns,
+        value_columns=value_columns,
+        key_defaults={name: _scalar_default(table.c[name]) for name in key_columns},
+        text_columns=frozenset(
+            column.name for column in table.c if isinstance(column.type, sa.String)
+        ),
+    )
+
+
+def _scalar_default(column: sa.Column[Any]) -> Any:
+    default = column.default
+    if isinstance(default, sa.ColumnDefault) and default.is_scalar:
+        return default.arg
+    return None
+
+
+def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Values]:
+    """Key and values of each row, checked; a repeated key keeps the later row."""
+    allowed = set(layout.key_columns) | set(layout.value_columns) | set(layout.scope)
+    incoming: dict[Key, Values] = {}
+    duplicates = 0
+
+    for row in rows:
+        unknown = row.keys() - allowed
+        if unknown:
+            raise ValueError(f"{layout.table.name} has no column(s) {', '.join(sorted(unknown))}")
+
+        _check_scope(layout, row)
+        row_key = tuple(_key_value(layout, name, row.get(name)) for name in layout.key_columns)
+        values = tuple(_value(layout, name, row.get(name)) for name in layout.value_columns)
+
+        if row_key in incoming:
+            duplicates += 1
+            if duplicates <= DUPLICATES_LOGGED:
+                logger.warning(
+                    "table=%s scope=%s duplicate key %s in the snapshot: the later row wins",
+                    layout.table.name,
+                    layout.scope,
+                    dict(zip(layout.key_columns, row_key, strict=True)),
+                )
+        incoming[row_key] = values
+
+    if duplicates > DUPLICATES_LOGGED:
+        logger.warning(
+            "table=%s scope=%s %d duplicate keys in the snapshot in all",
+            layout.table.name,
+            layout.scope,
+            duplicates,
+        )
+    return incoming
+
+
+def _check_scope(layout: _Layout, row: dict[str, Any]) -> None:
+    for name, expected in layout.scope.items():
+        if name in row and row[name] != expected:
+            raise ValueError(
+                f"{layout.table.name} row has {name}={row[name]!r} outside the scope "
+                f"{name}={expected!r}"
+            )
+
+
+def _key_value(layout: _Layout, name: str, value: Any) -> Any:
+    if value is None:
+        value = layout.key_defaults[name]
+    if value is None:
+        raise ValueError(f"{layout.table.name} row without a value for key column {name}")
+    return _value(layout, name, value)
+
+
+def _value(layout: _Layout, name: str, value: Any) -> Any:
+    """The value as stored: text stays as sent, a dict or list becomes canonical JSON."""
+    if value is None or isinstance(value, str) or name not in layout.text_columns:
+        return value
+
+    if isinstance(value, dict | list):
+        return _json_text(layout, name, value)
+    raise TypeError(
+        f"{layout.table.name}.{name} is text and got a {type(value).__name__}: "
+        "pass the value exactly as the source sent it, as a str"
+    )
+
+
+def _json_text(layout: _Layout, name: str, value: dict[str, Any] | list[Any]) -> str:
+    if isinstance(value, dict):
+        forbidden = FORBIDDEN_EXTRA_KEYS & value.keys()
+        if forbidden:
+            raise ValueError(
+                f"{layout.table.name}.{name} holds {', '.join(sorted(forbidden))}: "
+                "secrets are never stored"
+            )
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _read_stored(conn: sa.Connection, layout: _Layout) -> dict[Key, _StoredRow]:
+    """Every stored row of the scope, removed ones included, in one SELECT."""
+    table = layout.table
+    key_width = len(layout.key_columns)
+    query = sa.select(
+        table.c.id,
+        *(table.c[name] for name in layout.key_columns),
+        *(table.c[name] for name in layout.value_columns),
+        table.c.removed_at,
+    ).where(*layout.where_scope())
+
+    stored: dict[Key, _StoredRow] = {}
+    for record in conn.execute(query):
+        stored[record[1 : 1 + key_width]] = _StoredRow(
+            id=record[0],
+            values=record[1 + key_width : -1],
+            removed=record[-1] is not None,
+        )
+    return stored
+
+
+def _compare(stored: dict[Key, _StoredRow], incoming: dict[Key, Values]) -> _Diff:
+    diff = _Diff()
+
+    for row_key, values in incoming.items():
+        existing = stored.pop(row_key, None)
+        if existing is None:
+            diff.inserts.append((row_key, values))
+        elif existing.removed or existing.values != values:
+            diff.updates.append((existing.id, values))
+        else:
+            diff.unchanged += 1
+
+    diff.removed_ids = [row.id for row in stored.values() if not row.removed]
+    return diff
+
+
+def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> None:
+    """Removals, updates and inserts as batches, then one UPDATE for the unchanged rows."""
+    table = layout.table
+
+    if diff.removed_ids:
+        # One parameter per id plus `now`, under the limit the live database reports.
+        for ids in _chunks(diff.removed_ids, max_bind_parameters(conn) - 1):
+            conn.execute(table.update().where(table.c.id.in_(ids)).values(removed_at=now))
+
+    if diff.updates:
+        conn.execute(
+            table.update().where(table.c.id == sa.bindparam("row_id")),
+            [
+                {
+                    "row_id": row_id,
+                    **dict(zip(layout.value_columns, values, strict=True)),
+                    "last_seen_at": now,
+                    "removed_at": None,
+                }
+                for row_id, values in diff.updates
+            ],
+        )
+
+    if diff.inserts:
+        conn.execute(
+            table.insert(),
+            [
+                {
+                    **layout.scope,
+                    **dict(zip(layout.key_columns, row_key, strict=True)),
+                    **dict(zip(layout.value_columns, values, strict=True)),
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for row_key, values in diff.inserts
+            ],
+        )
+
+    if diff.unchanged:
+        conn.execute(
+            table.update()
+            .where(*layout.where_scope(), table.c.removed_at.is_(None))
+            .where(table.c.last_seen_at != now)
+            .values(last_seen_at=now)
+        )
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_router(
+    conn: sa.Connection,
+    *,
+    name: str,
+    host: str,
+    port: int,
+    source: str = "inventory",
+    node_id: int | None = None,
+    now: datetime | None = None,
+    **fields: Any,
+) -> int:
+    """Create the router named `name` or update it in place; returns its id.
+
+    One INSERT ... ON CONFLICT statement, so two processes adding the same router both
+    succeed. `fields` may set identity, version, board, uptime and last_polled_at.
+    """
+    unknown = fields.keys() - ROUTER_FIELDS
+    if unknown:
+        raise ValueError(f"routers has no settable column(s) {', '.join(sorted(unknown))}")
+    if source not in ROUTER_SOURCES:
+        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
+    now = now or utc_now()
+    _require_aware(now)
+
+    values = {"host": host, "port": port, "source": source, "node_id": node_id, **fields}
+    statement = _dialect_insert(conn).values(
+        name=name, **values, first_seen_at=now, last_seen_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[routers.c.name],
+        set_={**values, "last_seen_at": now, "removed_at": None},
+    ).returning(routers.c.id)
+
+    router_id = conn.execute(statement).scalar_one()
+    logger.debug("router=%s id=%d upserted from %s", name, router_id, source)
+    return router_id
+
+
+def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(routers)
+    return sqlite.insert(routers)
+
+
+def mark_router_polled(
+    conn: sa.Connection,
+    router_id: int,
+    identity: str | None,
+    version: str | None,
+    board: str | None,
+    uptime: str | None,
+    now: datetime,
+) -> None:
+    """Record what the router said about itself on a poll that succeeded."""
+    _require_aware(now)
+    result = conn.execute(
+        routers.update()
+        .where(routers.c.id == router_id)
+        .values(
+            identity=identity,
+            version=version,
+            board=board,
+            uptime=uptime,
+            last_polled_at=now,
+            last_seen_at=now,
+            removed_at=None,
+        )
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"no router with id {router_id}")

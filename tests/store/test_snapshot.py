@@ -1,0 +1,329 @@
+"""write_snapshot: change detection and what ends up stored, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from emerald_cli.store.schema import ppp_active, ppp_profiles, ppp_secrets, routers
+from emerald_cli.store.snapshot import ChangeCounts, upsert_router, write_snapshot
+
+T0 = datetime(2024, 12, 3, 10, 0, 0, 123456, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+T2 = T0 + timedelta(minutes=10)
+T3 = T0 + timedelta(minutes=15)
+
+KEY = ("router_id", "name")
+
+
+def add_router(engine: sa.Engine, name: str = "core-1") -> int:
+    with engine.begin() as conn:
+        return upsert_router(conn, name=name, host="10.0.0.1", port=8728, now=T0)
+
+
+def write(
+    engine: sa.Engine,
+    router_id: int,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    table: sa.Table = ppp_secrets,
+    key: tuple[str, ...] = KEY,
+) -> ChangeCounts:
+    with engine.begin() as conn:
+        return write_snapshot(conn, table, {"router_id": router_id}, key, rows, now, dry_run)
+
+
+def stored(
+    engine: sa.Engine, router_id: int, table: sa.Table = ppp_secrets
+) -> dict[str, dict[str, Any]]:
+    """The router's rows by name, without the surrogate ids."""
+    query = sa.select(table).where(table.c.router_id == router_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return {row["name"]: {k: v for k, v in row.items() if k not in ("id",)} for row in rows}
+
+
+def test_first_snapshot_inserts_every_row(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    counts = write(
+        engine,
+        router_id,
+        [
+            {"name": "pp-0001", "profile": "FIBRA-50", "disabled": "false"},
+            {"name": "pp-0002", "profile": "FIBRA-100", "disabled": "true"},
+        ],
+        T0,
+    )
+
+    assert counts == ChangeCounts(inserted=2)
+    rows = stored(engine, router_id)
+    assert sorted(rows) == ["pp-0001", "pp-0002"]
+    assert rows["pp-0001"]["profile"] == "FIBRA-50"
+    assert rows["pp-0001"]["disabled"] == "false"
+    assert rows["pp-0001"]["comment"] is None
+    assert rows["pp-0001"]["first_seen_at"] == T0
+    assert rows["pp-0001"]["last_seen_at"] == T0
+    assert rows["pp-0001"]["removed_at"] is None
+
+
+def test_values_are_stored_exactly_as_sent(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    sent = {
+        "name": "00123",
+        "comment": "Peña 北京 ✓",
+        "disabled": "true",
+        "last_logged_out": "1w2d",
+        "caller_id": "",
+        "limit_bytes_in": "0010045",
+        "ros_id": "*80000001",
+        "extra": '{"ipv6-routes":""}',
+    }
+
+    write(engine, router_id, [sent], T0)
+
+    row = stored(engine, router_id)["00123"]
+    assert {column: row[column] for column in sent} == sent
+
+
+def test_second_snapshot_counts_each_kind_of_change(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(
+        engine,
+        router_id,
+        [
+            {"name": "a", "profile": "P1"},
+            {"name": "b", "profile": "P1"},
+            {"name": "c", "profile": "P1"},
+            {"name": "d", "profile": "P1", "comment": "note"},
+        ],
+        T0,
+    )
+
+    counts = write(
+        engine,
+        router_id,
+        [
+            {"name": "a", "profile": "P1"},
+            {"name": "b", "profile": "P2"},
+            {"name": "d", "profile": "P1", "comment": "note"},
+            {"name": "e", "profile": "P1"},
+        ],
+        T1,
+    )
+
+    assert counts == ChangeCounts(inserted=1, updated=1, unchanged=2, removed=1)
+    rows = stored(engine, router_id)
+    assert (rows["a"]["first_seen_at"], rows["a"]["last_seen_at"]) == (T0, T1)
+    assert (rows["b"]["profile"], rows["b"]["last_seen_at"]) == ("P2", T1)
+    assert (rows["c"]["removed_at"], rows["c"]["last_seen_at"]) == (T1, T0)
+    assert (rows["d"]["removed_at"], rows["d"]["last_seen_at"]) == (None, T1)
+    assert (rows["e"]["first_seen_at"], rows["e"]["last_seen_at"]) == (T1, T1)
+
+
+def test_removed_row_is_counted_once_and_counted_again_when_it_comes_back(
+    engine: sa.Engine,
+) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a"}, {"name": "b", "profile": "P1"}], T0)
+    assert write(engine, router_id, [{"name": "a"}], T1) == ChangeCounts(unchanged=1, removed=1)
+
+    assert write(engine, router_id, [{"name": "a"}], T2) == ChangeCounts(unchanged=1)
+    assert stored(engine, router_id)["b"]["removed_at"] == T1
+
+    back = write(engine, router_id, [{"name": "a"}, {"name": "b", "profile": "P1"}], T3)
+
+    assert back == ChangeCounts(updated=1, unchanged=1)
+    row = stored(engine, router_id)["b"]
+    assert (row["first_seen_at"], row["last_seen_at"], row["removed_at"]) == (T0, T3, None)
+
+
+def test_a_value_the_router_no_longer_sends_becomes_null(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "comment": "old", "profile": "P1"}], T0)
+
+    counts = write(engine, router_id, [{"name": "a", "profile": "P1"}], T1)
+
+    assert counts == ChangeCounts(updated=1)
+    assert stored(engine, router_id)["a"]["comment"] is None
+
+
+def test_other_routers_and_tables_are_untouched(engine: sa.Engine) -> None:
+    first = add_router(engine, "core-1")
+    second = add_router(engine, "core-2")
+    write(engine, first, [{"name": "a"}, {"name": "b"}], T0)
+    write(engine, second, [{"name": "a"}, {"name": "c"}], T0)
+    write(engine, first, [{"name": "FIBRA-50"}], T0, table=ppp_profiles)
+    before_first = stored(engine, first)
+
+    counts = write(engine, second, [], T1)
+
+    assert counts == ChangeCounts(removed=2)
+    assert stored(engine, first) == before_first
+    assert stored(engine, first, ppp_profiles)["FIBRA-50"]["last_seen_at"] == T0
+    assert {row["removed_at"] for row in stored(engine, second).values()} == {T1}
+
+
+def test_dry_run_counts_the_same_and_writes_nothing(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a"}, {"name": "b"}, {"name": "c", "profile": "P1"}], T0)
+    before = stored(engine, router_id)
+    snapshot = [{"name": "a"}, {"name": "c", "profile": "P2"}, {"name": "d"}]
+
+    dry = write(engine, router_id, snapshot, T1, dry_run=True)
+
+    assert dry == ChangeCounts(inserted=1, updated=1, unchanged=1, removed=1)
+    assert stored(engine, router_id) == before
+    assert write(engine, router_id, snapshot, T1) == dry
+
+
+def test_failure_later_in_the_callers_transaction_keeps_nothing(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "profile": "P1"}], T0)
+    before = stored(engine, router_id)
+
+    def store_then_fail() -> None:
+        with engine.begin() as conn:
+            new_router = upsert_router(conn, name="core-9", host="10.0.0.9", port=8728, now=T1)
+            write_snapshot(conn, ppp_secrets, {"router_id": new_router}, KEY, [{"name": "x"}], T1)
+            changed = [{"name": "a", "profile": "P2"}]
+            write_snapshot(conn, ppp_secrets, {"router_id": router_id}, KEY, changed, T1)
+            raise RuntimeError("poll of the next table failed")
+
+    with pytest.raises(RuntimeError, match="poll of the next table failed"):
+        store_then_fail()
+
+    assert stored(engine, router_id) == before
+    with engine.connect() as conn:
+        names = conn.execute(sa.select(routers.c.name)).scalars().all()
+    assert names == ["core-1"]
+
+
+def test_a_bad_row_is_refused_before_anything_is_written(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "profile": "P1"}], T0)
+    before = stored(engine, router_id)
+    rows = [{"name": "a", "profile": "P2"}, {"name": "b", "password": "s3cr3t-value"}]
+
+    refusing = pytest.raises(ValueError, match="ppp_secrets has no column")
+    with engine.begin() as conn, refusing as refused:
+        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, KEY, rows, T1)
+
+    assert "password" in str(refused.value)
+    assert "s3cr3t-value" not in str(refused.value)
+    assert stored(engine, router_id) == before
+
+
+def test_a_value_that_is_not_text_is_refused(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    with pytest.raises(TypeError, match=r"ppp_secrets\.limit_bytes_in is text and got a int"):
+        write(engine, router_id, [{"name": "a", "limit_bytes_in": 10045}], T0)
+
+
+def test_duplicate_keys_keep_the_later_row_and_warn(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    router_id = add_router(engine)
+    rows = [{"name": "a", "profile": "P1"}, {"name": "b"}, {"name": "a", "profile": "P2"}]
+
+    with caplog.at_level(logging.WARNING, logger="emerald_cli.store.snapshot"):
+        counts = write(engine, router_id, rows, T0)
+
+    assert counts == ChangeCounts(inserted=2)
+    assert stored(engine, router_id)["a"]["profile"] == "P2"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"table=ppp_secrets scope={{'router_id': {router_id}}} duplicate key {{'name': 'a'}} "
+        "in the snapshot: the later row wins"
+    ]
+
+
+def test_extra_as_a_dict_is_stored_as_canonical_json(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "extra": {"wins-server": "", "bridge": "br1"}}], T0)
+
+    again = write(
+        engine, router_id, [{"name": "a", "extra": {"bridge": "br1", "wins-server": ""}}], T1
+    )
+
+    assert again == ChangeCounts(unchanged=1)
+    assert stored(engine, router_id)["a"]["extra"] == '{"bridge":"br1","wins-server":""}'
+
+
+def test_a_password_inside_extra_is_refused(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    with pytest.raises(ValueError, match="secrets are never stored") as refused:
+        write(engine, router_id, [{"name": "a", "extra": {"password": "hunter2"}}], T0)
+
+    assert "hunter2" not in str(refused.value)
+
+
+def test_session_without_session_id_is_keyed_on_the_empty_string(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    key = ("router_id", "name", "session_id")
+    sessions = [
+        {"name": "pp-0001", "session_id": None, "address": "100.64.0.1"},
+        {"name": "pp-0001", "session_id": "0x81000001", "address": "100.64.0.2"},
+    ]
+
+    first = write(engine, router_id, sessions, T0, table=ppp_active, key=key)
+    second = write(engine, router_id, sessions, T1, table=ppp_active, key=key)
+
+    assert (first, second) == (ChangeCounts(inserted=2), ChangeCounts(unchanged=2))
+    with engine.connect() as conn:
+        query = sa.select(ppp_active.c.session_id, ppp_active.c.address).order_by("session_id")
+        assert conn.execute(query).all() == [("", "100.64.0.1"), ("0x81000001", "100.64.0.2")]
+
+
+def test_a_row_outside_the_scope_is_refused(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    with pytest.raises(ValueError, match="outside the scope"):
+        write(engine, router_id, [{"router_id": router_id + 1, "name": "a"}], T0)
+
+
+def test_rows_may_repeat_the_scope_value(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    counts = write(engine, router_id, [{"router_id": router_id, "name": "a"}], T0)
+
+    assert counts == ChangeCounts(inserted=1)
+
+
+def test_a_naive_time_is_refused(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        write(engine, router_id, [{"name": "a"}], datetime(2024, 12, 3, 10, 0))
+
+
+def test_removals_are_chunked_under_the_limit_read_from_the_database(
+    engine: sa.Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite lets a connection lower its parameter limit")
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": f"s{n:02d}"} for n in range(30)], T0)
+
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        original = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)
+        try:
+            counts = write_snapshot(
+                conn, ppp_secrets, {"router_id": router_id}, KEY, [{"name": "s00"}], T1
+            )
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, original)
+
+    assert counts == ChangeCounts(unchanged=1, removed=29)
+    removed = [name for name, row in stored(engine, router_id).items() if row["removed_at"] == T1]
+    assert sorted(removed) == [f"s{n:02d}" for n in range(1, 30)]
