@@ -32,7 +32,7 @@ from emerald_cli.sources.errors import (
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 65536
-SNIPPET_CHARS = 120
+SNIPPET_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class JsonTransport:
             if time.monotonic() - started > self.total_timeout:
                 raise Timeout(
                     f"{self.vendor} sent {path} too slowly ({received} bytes in "
-                    f"{self.total_timeout:.0f}s): the service is overloaded; try again later"
+                    f"{self.total_timeout:g}s): the service is overloaded; try again later"
                 )
 
     def _raise_for_status(self, path: str, reply: Reply) -> None:
