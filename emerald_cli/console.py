@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,11 +32,11 @@ STATUS_STYLE = {
 
 
 def error(message: str) -> None:
-    people.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    people.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def note(message: str) -> None:
-    people.print(message, markup=False)
+    people.print(message, markup=False, soft_wrap=True)
 
 
 def print_json(document: Any) -> None:

@@ -58,6 +58,9 @@ class RedactSecrets(logging.Filter):
 
 REDACTOR = RedactSecrets()
 
+# Set on a record the console has already shown to the person, so stderr does not repeat it.
+SHOWN = "shown_on_console"
+
 
 def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) -> None:
     """Send records to the rotating file (DEBUG or INFO) and to stderr (WARNING unless verbose)."""
@@ -78,6 +81,7 @@ def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) ->
     stderr.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     stderr.addFilter(REDACTOR)
+    stderr.addFilter(lambda record: not getattr(record, SHOWN, False))
     root.addHandler(stderr)
 
     # librouteros logs every word it sends, the login password included, at DEBUG.

@@ -17,7 +17,7 @@ import typer
 from emerald_cli import console
 from emerald_cli.config import Settings, resolve_settings
 from emerald_cli.errors import EmeraldError
-from emerald_cli.logs import REDACTOR, setup_logging
+from emerald_cli.logs import REDACTOR, SHOWN, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def exits_cleanly(command: Command) -> Command:
             return command(*args, **kwargs)
         except EmeraldError as error:
             message = REDACTOR.scrub(str(error))
-            logger.error("%s", message)
+            logger.error("%s", message, extra={SHOWN: True})
             console.error(message)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:

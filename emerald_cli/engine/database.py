@@ -22,7 +22,9 @@ def open_store(url: str, apply_migrations: bool = True) -> sa.Engine:
         engine = make_engine(url)
         ensure_schema(engine, apply=apply_migrations)
     except StoreError as error:
-        raise DatabaseError(f"{shown}: {error}") from None
+        raise DatabaseError(
+            f"{error}; check that the database is running and the URL is right"
+        ) from None
     except sa.exc.ArgumentError as error:
         raise DatabaseError(
             f"{shown} is not a usable database URL ({error}): fix --database-url or "
