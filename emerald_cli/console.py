@@ -20,7 +20,8 @@ from rich.table import Table
 from emerald_cli.engine.run import RunReport, TargetReport
 
 people = Console(stderr=True, highlight=False)
-data = Console(highlight=False, soft_wrap=True)
+# Piped tables get room to breathe instead of Rich's default 80 columns.
+data = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 STATUS_STYLE = {
     "ok": "green",
@@ -100,7 +101,7 @@ def print_summary(report: RunReport) -> None:
         table.add_column(header, justify="right")
     table.add_column("error", overflow="fold")
 
-    for target in report.targets:
+    for target in sorted(report.targets, key=lambda target: target.name):
         counts = target.counts.as_dict()
         table.add_row(
             target.name,

@@ -95,7 +95,7 @@ class RunReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "counts": self.counts.as_dict(),
-            "targets": [target.as_json() for target in self.targets],
+            "targets": [target.as_json() for target in sorted(self.targets, key=lambda t: t.name)],
         }
 
 

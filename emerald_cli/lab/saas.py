@@ -106,6 +106,7 @@ class LabServer:
         self.port = port
         self.trickle_interval = trickle_interval
         self.requests: Counter[str] = Counter()
+        self.last_requests: dict[str, LabRequest] = {}
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -125,7 +126,10 @@ class LabServer:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"{type(self).__name__}:{self.port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self.port}",
+            daemon=True,
         )
         self._thread.start()
         logger.debug("lab=%s url=%s started", type(self).__name__, self.url)
@@ -184,9 +188,16 @@ class LabServer:
         """Sleep unless the server stops first; True when it is stopping."""
         return self._stopping.wait(seconds)
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def last_request(self, endpoint: str) -> LabRequest | None:
+        """The latest request at `endpoint`, so tests can check the headers a client sent."""
+        with self._lock:
+            return self.last_requests.get(self.paths.get(endpoint, endpoint))
+
+    def _take_fault(self, request: LabRequest) -> Fault | None:
+        path = request.path
         with self._lock:
             self.requests[path] += 1
+            self.last_requests[path] = request
             fault = self._faults.get(path)
             if fault is None:
                 return None
@@ -197,7 +208,7 @@ class LabServer:
             return fault
 
     def _serve(self, handler: _Handler, request: LabRequest) -> None:
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request)
         mode = fault.mode if fault else None
         if mode == "hang":
             self._stopping.wait()

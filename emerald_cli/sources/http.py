@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -255,9 +256,10 @@ class JsonTransport:
         return text
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.policy.backoff, max=self.policy.backoff_max, jitter=self.policy.backoff
-        )(state)
+        exponential = tenacity.wait_exponential(
+            multiplier=self.policy.backoff, max=self.policy.backoff_max
+        )
+        backoff = exponential(state) + random.uniform(0, self.policy.backoff)
         if not self._hint:
             return backoff
         return min(self._hint, max(self.policy.retry_after_max, backoff))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from emerald_cli.store.timestamps import utc_now
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_WAL_RETRY_S = 0.05
 POSTGRES_MAX_BIND_PARAMETERS = 65_535
 POSTGRES_CONNECT_TIMEOUT_S = 10
 POSTGRES_DRIVER = "postgresql+psycopg"
@@ -72,11 +74,27 @@ def _sqlite_engine(url: URL) -> sa.Engine:
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL, retrying: two processes opening a new file at once make one
+    of them fail at once with "database is locked", without waiting on busy_timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            logger.debug("switching SQLite to WAL: %s; trying again", error)
+            time.sleep(SQLITE_WAL_RETRY_S)
+        else:
+            return
 
 
 def redacted_url(url: URL | sa.Engine) -> str:

@@ -29,19 +29,20 @@ def write_inventory(
 ) -> Path:
     """Write `[defaults]` and one `[[routers]]` table per endpoint; return the path."""
     path = Path(path)
-    document: dict[str, Any] = {
-        "defaults": {
-            "username": username,
-            "password_env": password_env,
-            "port": DEFAULT_PORT,
-            "timeout": timeout,
-            "tls": False,
-        },
-        "routers": [_router_table(endpoint, password_env) for endpoint in endpoints],
+    defaults = {
+        "username": username,
+        "password_env": password_env,
+        "port": DEFAULT_PORT,
+        "timeout": timeout,
+        "tls": False,
     }
+    tables = [_router_table(endpoint, password_env) for endpoint in endpoints]
 
-    path.write_text(tomli_w.dumps(document), encoding="utf-8")
-    logger.info("inventory of %d routers written to %s", len(document["routers"]), path)
+    # One [[routers]] table each: tomli_w would fold short tables into an inline array.
+    text = tomli_w.dumps({"defaults": defaults})
+    text += "".join("\n[[routers]]\n" + tomli_w.dumps(table) for table in tables)
+    path.write_text(text, encoding="utf-8")
+    logger.info("inventory of %d routers written to %s", len(tables), path)
     return path
 
 

@@ -17,6 +17,7 @@ Row = Mapping[str, str | bytes]
 Test = Callable[[Row], bool]
 
 _INDEX_THEN_REST = re.compile(r"(\d+)(.?)")
+_BOOLEANS = {"yes": "true", "true": "true", "no": "false", "false": "false"}
 
 
 class QueryError(ValueError):
@@ -94,7 +95,8 @@ def _compile_word(word: str) -> Callable[[list[bool], Row], None]:
         return lambda stack, row: stack.append(word in row)
 
     name, value = word.split("=", 1)
-    return lambda stack, row: stack.append(_text(row.get(name)) == value)
+    wanted = _BOOLEANS.get(value, value)
+    return lambda stack, row: stack.append(_boolean_text(row.get(name)) == wanted)
 
 
 def _compile_comparison(operator: str, word: str) -> Callable[[list[bool], Row], None]:
@@ -184,6 +186,12 @@ def _pop(stack: list[bool]) -> bool:
 
 
 _OPERATORS: dict[str, Callable[[list[bool]], None]] = {"!": _negate, "&": _both, "|": _either}
+
+
+def _boolean_text(value: str | bytes | None) -> str | None:
+    """Booleans compare by meaning, so `?=disabled=yes` (as librouteros sends) finds "true"."""
+    text = _text(value)
+    return _BOOLEANS.get(text, text) if text is not None else None
 
 
 def _text(value: str | bytes | None) -> str | None:

@@ -110,6 +110,8 @@ class RouterLab:
         listener.behaviour = old.updated(**settings)
         if "fault" in settings:
             listener.resets_done = 0
+        if old.port != listener.behaviour.port:
+            listener.port = 0
 
         rebind = _listens_differently(old, listener.behaviour)
         if self._loop is not None and rebind:
@@ -315,8 +317,10 @@ class RouterLab:
             await Session(settings, reader, writer).run()
         except Hangup as hangup:
             reset = hangup.reset
-        except (OSError, ssl.SSLError) as error:
+        except OSError as error:
             logger.debug("router=%s connection lost: %s", name, error)
+        except Exception:
+            logger.exception("router=%s lab session failed", name)
         finally:
             _hang_up(writer, reset=reset or self._stopping)
             listener.tasks.discard(task)
@@ -354,10 +358,10 @@ def _hang_up(writer: asyncio.StreamWriter, *, reset: bool) -> None:
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    # Failed TLS handshakes and clients that vanish are the lab's daily bread, not errors.
-    logger.debug(
-        "routeros lab loop: %s", context.get("message"), exc_info=context.get("exception")
-    )
+    """Failed TLS handshakes and vanished clients are the lab's daily bread; the rest is not."""
+    error = context.get("exception")
+    level = logging.DEBUG if isinstance(error, OSError) else logging.ERROR
+    logger.log(level, "routeros lab loop: %s", context.get("message"), exc_info=error)
 
 
 def serve_forever(lab: RouterLab, stop: threading.Event | None = None) -> None:

@@ -118,30 +118,33 @@ class SentenceReader:
     """Turns a byte stream cut at arbitrary places into whole sentences (lists of raw words)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._rest = b""
         self._words: list[bytes] = []
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Add received bytes; return every sentence they complete, in order."""
-        self._buffer += data
+        buffer = self._rest + data if self._rest else bytes(data)
         sentences: list[list[bytes]] = []
-        position = 0
-        buffer = self._buffer
-        while position < len(buffer):
-            length, size = decode_length(bytes(buffer[position : position + 5]))
-            if length < 0 or position + size + length > len(buffer):
-                break
+        position, end = 0, len(buffer)
+        while position < end:
+            first = buffer[position]
+            if first < 0x80:
+                length, size = first, 1
+            else:
+                length, size = decode_length(buffer[position : position + 5])
             start = position + size
-            position = start + length
+            if length < 0 or start + length > end:
+                break
             if length == 0:
                 sentences.append(self._words)
                 self._words = []
             else:
-                self._words.append(bytes(buffer[start:position]))
-        del buffer[:position]
+                self._words.append(buffer[start : start + length])
+            position = start + length
+        self._rest = buffer[position:]
         return sentences
 
     @property
     def pending(self) -> int:
         """Bytes held back because they do not make a whole word yet."""
-        return len(self._buffer)
+        return len(self._rest)
