@@ -1,0 +1,292 @@
+"""ISPCubeClient against the lab tenant over real HTTP: streams, request budget, token expiry,
+and every injected fault ending in the right error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from emerald_cli.lab.billing import build_billing
+from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.saas import LabClock
+from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError, Timeout, Unreachable
+from emerald_cli.sources.ispcube import ISPCubeClient
+from tests.sources.conftest import API_KEY, CLIENT_ID, PASSWORD, USERNAME
+
+Make = Callable[..., ISPCubeClient]
+
+
+def test_one_sync_of_a_3000_connection_tenant_costs_ten_requests() -> None:
+    base = len(build_billing(build_fleet(seed=7, routers=3, secrets=20)).connections)
+    billing = build_billing(
+        build_fleet(seed=7, routers=3, secrets=20), customers=2400, extra_connections=3000 - base
+    )
+
+    with (
+        ISPCubeLab(billing, API_KEY, CLIENT_ID, USERNAME, PASSWORD) as lab,
+        ISPCubeClient(lab.url, API_KEY, CLIENT_ID, USERNAME, PASSWORD, page_size=500) as client,
+    ):
+        customers = client.customers()
+        connections = client.connections()
+        plans = client.plans()
+        nodes = client.nodes()
+
+    assert (len(customers), len(connections), len(plans), len(nodes)) == (2400, 3000, 4, 5)
+    assert customers == billing.customers
+    assert connections == billing.connections
+    # 1 token + 6 customer pages (4 full, 1 short, 1 empty) + one each for the others.
+    assert client.requests_made == 10
+    assert dict(lab.requests) == {
+        "/api/sanctum/token": 1,
+        "/api/customers/customers_list": 6,
+        "/api/connections/connections_list": 1,
+        "/api/plans/plans_list": 1,
+        "/api/nodes/nodes_list": 1,
+    }
+
+
+def test_token_and_data_requests_carry_the_documented_headers(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    client = ispcube()
+
+    client.plans()
+
+    login = ispcube_lab.last_request("token")
+    data = ispcube_lab.last_request("plans")
+    assert login is not None
+    assert data is not None
+    assert {key: login.header(key) for key in ("api-key", "client-id", "login-type")} == {
+        "api-key": API_KEY,
+        "client-id": CLIENT_ID,
+        "login-type": "api",
+    }
+    assert login.header("content-type") == "application/json"
+    assert str(data.header("authorization")).startswith("Bearer 1|")
+    assert {key: data.header(key) for key in ("api-key", "client-id", "login-type")} == {
+        "api-key": API_KEY,
+        "client-id": CLIENT_ID,
+        "login-type": "api",
+    }
+    assert (data.header("accept"), data.header("username")) == ("application/json", USERNAME)
+
+
+def test_nodes_in_a_data_envelope_are_accepted(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.nodes_envelope = "data"
+
+    assert ispcube().nodes() == ispcube_lab.billing.nodes
+
+
+def test_a_server_that_caps_limit_still_yields_every_customer(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    ispcube_lab.page_limit = 25
+
+    customers = ispcube(page_size=100).customers()
+
+    assert customers == ispcube_lab.billing.customers
+    assert ispcube_lab.request_count("customers") == 4  # 25 + 25 + 14 + an empty page
+
+
+def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    client = ispcube(page_size=20)
+    client.plans()
+    ispcube_lab.expire_token_after = 3
+
+    customers = client.customers()
+
+    assert customers == ispcube_lab.billing.customers
+    # 62 customers: pages at offsets 0, 20, 40, 60, 62. The first token served plans and two
+    # pages; the third page is refused, then asked again with a second token.
+    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (2, 6)
+
+
+def test_a_token_past_its_lifetime_is_renewed(ispcube: Make, billing: object) -> None:
+    clock = LabClock()
+    with ISPCubeLab(
+        billing, API_KEY, CLIENT_ID, USERNAME, PASSWORD, token_ttl=3600, clock=clock
+    ) as lab:
+        client = ispcube(base_url=lab.url)
+        client.plans()
+        clock.advance(3601)
+
+        client.plans()
+
+    # login, plans, plans refused, login, plans again
+    assert (lab.tokens_issued, client.requests_made) == (2, 5)
+
+
+def test_a_fresh_token_refused_again_raises_auth_failed(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    ispcube_lab.expire_token_after = 0
+    client = ispcube()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.plans()
+
+    assert str(caught.value) == (
+        "ISPCube refused a fresh token at /plans/plans_list (401): check "
+        "EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+    )
+    assert client.requests_made == 4  # login, 401, login, 401
+
+
+@pytest.mark.parametrize("wrong", ["api_key", "client_id", "username", "password"])
+def test_wrong_credentials_raise_auth_failed_without_leaking_them(
+    ispcube: Make, wrong: str
+) -> None:
+    client = ispcube(**{wrong: "wrong-value-123"})
+
+    with pytest.raises(AuthFailed) as caught:
+        client.customers()
+
+    error = caught.value
+    assert (error.status, error.retryable, client.requests_made) == ("auth_failed", False, 1)
+    assert str(error) == (
+        "ISPCube rejected the credentials (401 at /sanctum/token): check "
+        "EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+    )
+    secrets = (API_KEY, PASSWORD, "wrong-value-123") if wrong != "username" else (PASSWORD,)
+    for secret in secrets:
+        assert secret not in str(error)
+        assert secret not in repr(client)
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_server_errors_are_retried_then_reported(
+    ispcube: Make, ispcube_lab: ISPCubeLab, status: int
+) -> None:
+    ispcube_lab.fault("plans", "status", status=status)
+    client = ispcube(retries=2)
+
+    with pytest.raises(ApiError) as caught:
+        client.plans()
+
+    assert (caught.value.status, caught.value.retryable) == ("api_error", True)
+    assert str(caught.value) == (
+        f"ISPCube failed at /plans/plans_list ({status}, 'Server Error'): a fault on its side; "
+        "try again later"
+    )
+    assert ispcube_lab.request_count("plans") == 3
+
+
+def test_a_server_error_that_clears_is_absorbed_by_the_retries(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    ispcube_lab.fault("connections", "status", status=502, times=2)
+    client = ispcube(retries=3)
+
+    assert client.connections() == ispcube_lab.billing.connections
+    assert ispcube_lab.request_count("connections") == 3
+
+
+def test_rate_limit_without_hint_is_retried_with_backoff(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    ispcube_lab.fault("plans", "status", status=429, times=1)
+
+    assert ispcube().plans() == ispcube_lab.billing.plans
+    assert ispcube_lab.request_count("plans") == 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_other_client_errors_are_not_retried(
+    ispcube: Make, ispcube_lab: ISPCubeLab, status: int
+) -> None:
+    ispcube_lab.fault("plans", "status", status=status)
+
+    with pytest.raises(ApiError) as caught:
+        ispcube().plans()
+
+    assert caught.value.retryable is False
+    assert ispcube_lab.request_count("plans") == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "message"),
+    [
+        ("hang", Timeout, "ISPCube did not answer /plans/plans_list within 0.3s"),
+        ("trickle", Timeout, "ISPCube sent /plans/plans_list too slowly"),
+        (
+            "reset",
+            Unreachable,
+            "ISPCube connection failed or broke mid-answer at /plans/plans_list",
+        ),
+        ("truncated", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),
+        ("html_200", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),
+    ],
+)
+def test_each_fault_ends_in_its_error(
+    ispcube: Make,
+    ispcube_lab: ISPCubeLab,
+    mode: str,
+    error: type[SourceError],
+    message: str,
+) -> None:
+    ispcube_lab.fault("plans", mode)
+    client = ispcube(read_timeout=0.3, total_timeout=0.5, retries=1)
+
+    with pytest.raises(error) as caught:
+        client.plans()
+
+    assert str(caught.value).startswith(message)
+    attempts = 2 if error.retryable_by_default else 1
+    assert ispcube_lab.request_count("plans") == attempts
+
+
+def test_html_error_page_is_named_in_the_message(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.fault("customers", "html_200")
+
+    with pytest.raises(ApiError) as caught:
+        ispcube().customers()
+
+    assert str(caught.value) == (
+        "ISPCube answered /customers/customers_list with a body that is not JSON (147 bytes, "
+        "starting '<!DOCTYPE html><html><head><title>Service Unavailable</title'): the "
+        "service is failing; try again later"
+    )
+
+
+def test_a_stopped_server_is_unreachable(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    url = ispcube_lab.url
+    ispcube_lab.stop()
+
+    with pytest.raises(Unreachable) as caught:
+        ispcube(base_url=url, retries=1).plans()
+
+    assert caught.value.status == "unreachable"
+
+
+def test_an_offset_the_server_ignores_is_caught(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.fault("customers", "repeat_page")
+
+    with pytest.raises(ApiError) as caught:
+        ispcube(page_size=10).customers()
+
+    assert str(caught.value) == (
+        "ISPCube returned the same page twice at /customers/customers_list (offset 10): "
+        "it ignores offset; report it to ISPCube"
+    )
+    assert ispcube_lab.request_count("customers") == 2
+
+
+def test_a_listing_that_never_ends_is_cut_at_max_pages(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    ispcube_lab.fault("customers", "endless")
+    client = ispcube(page_size=50, max_rows=500)
+
+    with pytest.raises(ApiError) as caught:
+        client.customers()
+
+    assert client.max_pages == 11
+    assert str(caught.value) == (
+        "ISPCube kept sending pages at /customers/customers_list past 11 pages of 50: the "
+        "listing never ends; raise max_rows if the tenant is that big"
+    )
+    assert ispcube_lab.request_count("customers") == 11
