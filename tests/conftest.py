@@ -20,9 +20,7 @@ POSTGRES_URL = os.environ.get("EMERALD_TEST_POSTGRES_URL", "")
 def _backends() -> list[object]:
     postgres = pytest.param(
         "postgresql",
-        marks=pytest.mark.skipif(
-            not POSTGRES_URL, reason="EMERALD_TEST_POSTGRES_URL is not set"
-        ),
+        marks=pytest.mark.skipif(not POSTGRES_URL, reason="EMERALD_TEST_POSTGRES_URL is not set"),
     )
     return ["sqlite", postgres]
 

@@ -45,12 +45,24 @@ def test_defaults_apply_and_routers_override(tmp_path: Path, monkeypatch: pytest
 
     core, edge = inventory.routers
     assert (core.name, core.host, core.port, core.username) == (
-        "core-1", "127.0.0.1", 18728, "api-reader",
+        "core-1",
+        "127.0.0.1",
+        18728,
+        "api-reader",
     )
     assert (core.password, core.timeout, core.tls, core.login, core.retries) == (
-        "from-env-ñ", 10.0, None, "auto", 2,
+        "from-env-ñ",
+        10.0,
+        None,
+        "auto",
+        2,
     )
-    assert (edge.port, edge.password, edge.login, edge.retries) == (8728, "own-secret", "legacy", 0)
+    assert (edge.port, edge.password, edge.login, edge.retries) == (
+        8728,
+        "own-secret",
+        "legacy",
+        0,
+    )
     assert edge.tls is not None and (edge.tls.verify, edge.tls.anonymous) == (False, False)
     assert inventory.password_origins == {
         "core-1": "env EMERALD_ROUTER_PASSWORD",
@@ -82,10 +94,19 @@ def test_timeout_flag_overrides_inventory(tmp_path: Path, monkeypatch: pytest.Mo
     ("text", "expected"),
     [
         ("[defaults\n", "not valid TOML"),
-        (GOOD.replace("port = 18728", "prot = 18728"), "routers[1]: unknown key 'prot': did you mean 'port'?"),
+        (
+            GOOD.replace("port = 18728", "prot = 18728"),
+            "routers[1]: unknown key 'prot': did you mean 'port'?",
+        ),
         (GOOD.replace("tls = false", "colour = 1"), "[defaults]: unknown key 'colour'"),
-        (GOOD.replace("port = 18728", 'port = "x"'), "port must be a whole number from 1 to 65535"),
-        (GOOD.replace('login = "legacy"', 'login = "md5"'), "login must be one of auto, plain, legacy"),
+        (
+            GOOD.replace("port = 18728", 'port = "x"'),
+            "port must be a whole number from 1 to 65535",
+        ),
+        (
+            GOOD.replace('login = "legacy"', 'login = "md5"'),
+            "login must be one of auto, plain, legacy",
+        ),
         (GOOD.replace('name = "edge-2"', 'name = "core-1"'), "router name 'core-1' is used twice"),
         ("[defaults]\nusername = 'a'\n", "no routers: add at least one [[routers]]"),
         (GOOD.replace('host = "127.0.0.1"\n', ""), "routers[1]: missing host"),
@@ -105,8 +126,11 @@ def test_bad_files_name_the_file_and_key(
 
 def test_missing_password_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("EMERALD_ROUTER_PASSWORD", raising=False)
-    with pytest.raises(ConfigError, match=r"routers\[1\] \(core-1\): password_env names "
-                       r"EMERALD_ROUTER_PASSWORD, which is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"routers\[1\] \(core-1\): password_env names "
+        r"EMERALD_ROUTER_PASSWORD, which is not set",
+    ):
         load_inventory(write(tmp_path, GOOD))
 
 
