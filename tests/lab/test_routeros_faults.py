@@ -86,6 +86,15 @@ def test_silent_after_login_hangs_the_first_command(lab: RouterLab) -> None:
     api.close()
 
 
+def test_close_after_login(lab: RouterLab) -> None:
+    lab.configure("router-000", fault="close_after_login")
+    api = connect(lab, "router-000")
+
+    with pytest.raises(ConnectionClosed):
+        print_secrets(api)
+    assert lab.stats("router-000").logins == 1
+
+
 def test_trickle_sends_one_byte_at_a_time(lab: RouterLab, raw: Raw) -> None:
     lab.configure("router-000", fault="trickle", byte_interval=0.1)
     client = raw("router-000")

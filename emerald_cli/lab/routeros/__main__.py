@@ -22,7 +22,7 @@ from emerald_cli.lab.routeros.endpoints import (
     DEFAULT_USERNAME,
     RouterEndpoint,
 )
-from emerald_cli.lab.routeros.faults import FAULTS
+from emerald_cli.lab.routeros.faults import FAULT_HELP, FAULTS
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
 
@@ -82,9 +82,12 @@ def _fault(text: str) -> tuple[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    faults = "\n".join(f"  {name:<20} {meaning}" for name, meaning in FAULT_HELP.items())
     parser = argparse.ArgumentParser(
         prog="python -m emerald_cli.lab.routeros",
         description="Serve fake MikroTik routers (RouterOS API) on loopback.",
+        epilog=f"fault modes:\n{faults}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--routers", type=int, default=3)
     parser.add_argument("--secrets", type=int, default=20, help="PPP secrets per router")

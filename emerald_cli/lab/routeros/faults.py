@@ -14,10 +14,31 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Faults that act on the TCP listener or the connection, before any API word is read.
+FAULT_HELP = {
+    "refuse": "the port is bound but not listening: connection refused",
+    "flaky": "resets (RST) the first `failures` connections right after accepting, then works",
+    "tls_only": "api-ssl with anonymous DH (no certificate), TLS 1.2; nothing plain",
+    "tls_cert": "api-ssl with a self-signed certificate made at start (see ca_path)",
+    "silent": "accepts TCP and never answers anything",
+    "silent_at_login": "accepts TCP and never answers, the login included (same as silent)",
+    "silent_after_login": "logs in, then never answers a command",
+    "close_after_login": "answers the login, then closes the connection",
+    "pause_mid_reply": "sends `after_rows` rows of `menu`, waits `pause` seconds, goes on",
+    "never_finishes": "sends `after_rows` rows of `menu`, then stalls forever",
+    "close_mid_reply": "sends `after_rows` rows of `menu` and half a sentence, then closes",
+    "fatal_mid_print": "sends `after_rows` rows of `menu`, then `!fatal <reason>` and closes",
+    "reset_mid_table": "sends `after_rows` rows of `menu` and half a sentence, then RST",
+    "wrong_password": "expects `expected_password` (default: the password + '-rotated')",
+    "trickle": "sends every reply one byte every `byte_interval` seconds",
+    "legacy_login": "pre-6.43 login: answers a plain login by a challenge, wants the MD5",
+    "missing_menu": "`menu` (default /queue/simple) answers `no such command prefix`",
+}
+"""Every fault mode, with what a client meets; the options named are RouterBehaviour fields."""
+
+FAULTS = tuple(FAULT_HELP)
+# Faults that change the listening socket: a running lab reopens it on the same port.
 LISTENER_FAULTS = ("refuse", "flaky", "tls_only", "tls_cert")
-CONNECTION_FAULTS = ("silent", "silent_at_login", "silent_after_login")
-# Faults that cut into a print reply, after `after_rows` rows of the menu `menu`.
+# Faults that cut into a print reply of `menu`, after `after_rows` rows, before `!done`.
 MID_REPLY_FAULTS = (
     "pause_mid_reply",
     "never_finishes",
@@ -25,8 +46,6 @@ MID_REPLY_FAULTS = (
     "fatal_mid_print",
     "reset_mid_table",
 )
-OTHER_FAULTS = ("wrong_password", "trickle", "legacy_login", "missing_menu")
-FAULTS = LISTENER_FAULTS + CONNECTION_FAULTS + MID_REPLY_FAULTS + OTHER_FAULTS
 
 STYLES = ("v6", "v7.18")
 PASSWORD_ENCODINGS = ("utf-8", "latin-1")

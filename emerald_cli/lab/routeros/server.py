@@ -319,6 +319,9 @@ class RouterLab:
             reset = hangup.reset
         except OSError as error:
             logger.debug("router=%s connection lost: %s", name, error)
+        except asyncio.CancelledError:
+            # The lab is stopping; ending quietly spares asyncio's callback a cancelled task.
+            logger.debug("router=%s connection closed by the lab's stop", name)
         except Exception:
             logger.exception("router=%s lab session failed", name)
         finally:

@@ -147,6 +147,9 @@ class Session:
         self.stats.logins += 1
         logger.debug("router=%s logged in", self.router.name)
         await self.send(encode_reply("!done", encoding=self.encoding, tag=tag))
+        if self.behaviour.fault == "close_after_login":
+            await self.flush()
+            raise Hangup
 
     async def send_challenge(self, tag: bytes | None) -> None:
         """A pre-6.43 router answers any /login without a response by a fresh challenge."""
