@@ -82,8 +82,11 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
 
 
 def _enable_wal(cursor: sqlite3.Cursor) -> None:
-    """Switch the file to WAL, retrying: two processes opening a new file at once make one
-    of them fail at once with "database is locked", without waiting on busy_timeout."""
+    """Switch the file to WAL, retrying while it is locked.
+
+    Two processes opening a new file at once make one of them fail with "database is locked"
+    straight away: busy_timeout does not cover the switch.
+    """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     while True:
         try:

@@ -1,0 +1,149 @@
+"""Migrations from code: from empty, idempotent, in the search_path schema, and race-safe."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from emerald_cli.store.database import make_engine
+from emerald_cli.store.errors import SchemaNewer, SchemaOutdated
+from emerald_cli.store.migrate import (
+    current_revision,
+    ensure_schema,
+    head_revision,
+    pending_revisions,
+    upgrade,
+)
+from emerald_cli.store.schema import metadata
+
+TABLES = [
+    "alembic_version",
+    "ppp_active",
+    "ppp_profiles",
+    "ppp_secrets",
+    "queues",
+    "routers",
+    "sync_locks",
+    "sync_runs",
+    "sync_targets",
+]
+
+
+def table_names(engine: sa.Engine) -> list[str]:
+    """Tables in the connection's own schema (the search_path one on PostgreSQL)."""
+    with engine.connect() as conn:
+        return sorted(sa.inspect(conn).get_table_names())
+
+
+def test_empty_database_has_every_revision_pending(empty_engine: sa.Engine) -> None:
+    assert current_revision(empty_engine) is None
+    assert pending_revisions(empty_engine) == ["0001"]
+    assert head_revision() == "0001"
+
+
+def test_upgrade_applies_from_empty_then_does_nothing(empty_engine: sa.Engine) -> None:
+    first = upgrade(empty_engine)
+    second = upgrade(empty_engine)
+
+    assert (first, second) == (["0001"], [])
+    assert current_revision(empty_engine) == "0001"
+    assert pending_revisions(empty_engine) == []
+    assert table_names(empty_engine) == TABLES
+
+
+def test_tables_land_in_the_search_path_schema(empty_engine: sa.Engine) -> None:
+    if empty_engine.dialect.name != "postgresql":
+        pytest.skip("schemas are a PostgreSQL matter")
+
+    upgrade(empty_engine)
+
+    with empty_engine.connect() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        found = conn.execute(
+            sa.text(
+                "SELECT table_schema FROM information_schema.tables "
+                "WHERE table_name = 'sync_runs' ORDER BY table_schema"
+            )
+        ).scalars()
+        assert schema in list(found)
+    assert schema.startswith("t_")
+
+
+def test_migrations_match_the_models(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_ensure_schema_without_apply_refuses_an_old_schema(empty_engine: sa.Engine) -> None:
+    with pytest.raises(SchemaOutdated, match="run `emerald db upgrade`"):
+        ensure_schema(empty_engine, apply=False)
+
+    assert table_names(empty_engine) == []
+
+
+def test_ensure_schema_applies_what_is_pending(empty_engine: sa.Engine) -> None:
+    assert ensure_schema(empty_engine) == ["0001"]
+    assert ensure_schema(empty_engine, apply=False) == []
+
+
+def test_a_revision_from_a_newer_emerald_is_refused(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+
+    with pytest.raises(SchemaNewer, match="revision 0099, which this version of emerald"):
+        ensure_schema(engine)
+
+
+def _upgrade_in_a_process(url: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        return upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_two_processes_upgrading_at_once_apply_it_once(database_url: str) -> None:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        results = list(pool.map(_upgrade_in_a_process, [database_url, database_url]))
+
+    assert sorted(results) == [[], ["0001"]]
+
+
+def test_postgres_upgrades_queue_on_the_advisory_lock(empty_engine: sa.Engine) -> None:
+    """Both processes are made to wait on the lock first, so they really do race."""
+    if empty_engine.dialect.name != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's")
+    url = empty_engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("fork")
+
+    with empty_engine.connect() as holder, ProcessPoolExecutor(2, mp_context=context) as pool:
+        holder.execute(sa.text(f"SELECT pg_advisory_lock({LOCK_KEY})"))
+        futures = [pool.submit(_upgrade_in_a_process, url) for _ in range(2)]
+        _wait_for_lock_waiters(holder, 2)
+        holder.execute(sa.text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
+        results = sorted(future.result() for future in futures)
+
+    assert results == [[], ["0001"]]
+
+
+LOCK_KEY = "hashtext('emerald-migrate:' || current_schema())"
+
+
+def _wait_for_lock_waiters(conn: sa.Connection, expected: int) -> None:
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    for _poll in range(600):
+        if conn.execute(waiting).scalar_one() >= expected:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{expected} upgrades never queued on the advisory lock")
