@@ -263,6 +263,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave as separate small writes
     server: _Server
 
     def setup(self) -> None:

@@ -1,0 +1,228 @@
+"""SmartOLTClient against the lab account over real HTTP: streams, paging, the account's rate
+limits in both styles, a simulated day of polling, and every injected fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emerald_cli.lab.billing import Billing
+from emerald_cli.lab.saas import LabClock
+from emerald_cli.lab.smartolt import SmartOLTLab
+from emerald_cli.sources.errors import (
+    ApiError,
+    AuthFailed,
+    RateLimited,
+    SourceError,
+    Timeout,
+    Unreachable,
+)
+from emerald_cli.sources.smartolt import SmartOLTClient
+from tests.sources.conftest import SMARTOLT_TOKEN
+
+Make = Callable[..., SmartOLTClient]
+
+
+def test_reads_the_four_streams(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    billing = smartolt_lab.billing
+    client = smartolt(page_size=20)
+
+    assert client.olts() == billing.olts
+    assert client.onus() == billing.onu_details()
+    assert client.statuses() == billing.statuses()
+    assert client.signals() == billing.signals()
+    assert len(billing.onus) == 48
+    # olts, 3 pages of ONUs (20 + 20 + 8), statuses, signals; no full export spent.
+    assert client.requests_made == 6
+    assert smartolt_lab.request_count("onus") == 3
+    last = smartolt_lab.last_request("onus")
+    assert last is not None
+    assert last.query == {"page": "3", "page_size": "20"}
+
+
+def test_the_token_goes_in_x_token(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    smartolt().olts()
+
+    last = smartolt_lab.last_request("olts")
+    assert last is not None
+    assert (last.header("x-token"), last.header("authorization")) == (SMARTOLT_TOKEN, None)
+
+
+def test_full_export_is_one_request_when_configured(
+    smartolt: Make, smartolt_lab: SmartOLTLab
+) -> None:
+    client = smartolt(full_export=True)
+
+    assert client.onus() == smartolt_lab.billing.onu_details()
+    assert client.requests_made == 1
+    assert smartolt_lab.last_request("onus").query == {}  # type: ignore[union-attr]
+
+
+def test_a_wrong_token_is_auth_failed_and_not_leaked(smartolt: Make) -> None:
+    client = smartolt(token="not-the-token-0000")
+
+    with pytest.raises(AuthFailed) as caught:
+        client.statuses()
+
+    assert str(caught.value) == (
+        "SmartOLT refused the request (403 at /onu/get_onus_statuses): check "
+        "EMERALD_SMARTOLT_TOKEN (the API key from Settings → API key)"
+    )
+    assert client.requests_made == 1
+    assert "not-the-token-0000" not in repr(client)
+
+
+def test_an_unknown_method_is_an_api_error(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    client = smartolt(base_url=smartolt_lab.url + "/v9")
+
+    with pytest.raises(ApiError) as caught:
+        client.olts()
+
+    assert str(caught.value) == (
+        "SmartOLT rejected /system/get_olts (405, 'Unknown method'): the request is not "
+        "accepted; check the base URL and the API version"
+    )
+    assert client.requests_made == 1
+
+
+def test_full_export_limit_answered_429_stops_the_client(smartolt: Make, billing: Billing) -> None:
+    clock = LabClock()
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, full_export_per_hour=2, clock=clock) as lab:
+        client = smartolt(base_url=lab.url, full_export=True)
+        client.onus()
+        client.onus()
+        before = datetime.now(UTC)
+
+        with pytest.raises(RateLimited) as caught:
+            client.onus()
+
+    error = caught.value
+    assert (error.status, error.method, error.retryable) == (
+        "rate_limited",
+        "get_all_onus_details",
+        False,
+    )
+    assert error.retry_after is not None
+    # One full export comes back every 1,800 s.
+    assert before + timedelta(seconds=1790) < error.retry_after < before + timedelta(seconds=1810)
+    assert (client.requests_made, lab.rate_limited_answers) == (3, 1)
+
+
+def test_hourly_limit_answered_200_surfaces_as_rate_limited(
+    smartolt: Make, billing: Billing
+) -> None:
+    clock = LabClock()
+    with SmartOLTLab(
+        billing, SMARTOLT_TOKEN, hourly_budget=2, rate_limit_style="200", clock=clock
+    ) as lab:
+        client = smartolt(base_url=lab.url)
+        client.statuses()
+        client.signals()
+
+        with pytest.raises(RateLimited) as caught:
+            client.statuses()
+
+    assert (caught.value.method, caught.value.retry_after) == ("get_onus_statuses", None)
+    assert str(caught.value) == (
+        "SmartOLT rate limit reached for get_onus_statuses (200 with 'You have reached the "
+        "hourly limit for this method'): calls stopped; try again next hour or poll less often"
+    )
+    assert client.requests_made == 3
+
+
+def test_a_short_retry_after_is_waited_for_once(smartolt: Make, billing: Billing) -> None:
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=2) as lab:
+        client = smartolt(base_url=lab.url)
+
+        rows = [client.statuses(), client.signals(), client.olts()]
+
+    assert rows[2] == billing.olts
+    assert (client.requests_made, lab.rate_limited_answers) == (4, 1)
+
+
+def test_a_short_retry_after_beyond_the_configured_wait_stops(
+    smartolt: Make, billing: Billing
+) -> None:
+    clock = LabClock()
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=2, clock=clock) as lab:
+        client = smartolt(base_url=lab.url, retry_after_max=0)
+        client.statuses()
+        client.signals()
+
+        with pytest.raises(RateLimited):
+            client.olts()
+
+    assert client.requests_made == 3
+
+
+def test_a_day_of_polling_every_five_minutes_stays_within_the_limits(
+    smartolt: Make, billing: Billing
+) -> None:
+    clock = LabClock()
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, clock=clock) as lab:
+        client = smartolt(base_url=lab.url, page_size=10)
+        for _ in range(24 * 12):
+            client.statuses()
+            client.signals()
+            client.onus()
+            clock.advance(300)
+
+    # 48 ONUs in pages of 10: 7 calls every 5 minutes, 84 an hour against a budget of 1,000.
+    assert lab.rate_limited_answers == 0
+    assert client.requests_made == 24 * 12 * 7
+    assert lab.request_count("onus") == 24 * 12 * 5
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_server_errors_are_retried_then_reported(
+    smartolt: Make, smartolt_lab: SmartOLTLab, status: int
+) -> None:
+    smartolt_lab.fault("signals", "status", status=status)
+
+    with pytest.raises(ApiError) as caught:
+        smartolt(retries=2).signals()
+
+    assert caught.value.retryable is True
+    assert smartolt_lab.request_count("signals") == 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "message"),
+    [
+        ("hang", Timeout, "SmartOLT did not answer /onu/get_onus_signals within 0.3s"),
+        ("trickle", Timeout, "SmartOLT sent /onu/get_onus_signals too slowly"),
+        ("reset", Unreachable, "SmartOLT connection failed or broke mid-answer"),
+        ("truncated", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
+        ("html_200", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
+    ],
+)
+def test_each_fault_ends_in_its_error(
+    smartolt: Make,
+    smartolt_lab: SmartOLTLab,
+    mode: str,
+    error: type[SourceError],
+    message: str,
+) -> None:
+    smartolt_lab.fault("signals", mode)
+
+    with pytest.raises(error) as caught:
+        smartolt(read_timeout=0.3, total_timeout=0.5, retries=1).signals()
+
+    assert str(caught.value).startswith(message)
+    attempts = 2 if error.retryable_by_default else 1
+    assert smartolt_lab.request_count("signals") == attempts
+
+
+def test_a_page_served_twice_is_caught(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    onus = smartolt_lab.billing.onus
+    onus[10:20] = onus[0:10]
+
+    with pytest.raises(ApiError) as caught:
+        smartolt(page_size=10).onus()
+
+    assert str(caught.value) == (
+        "SmartOLT returned the same page twice at /onu/get_all_onus_details (page 2): it "
+        "ignores page; set full_export or report it to SmartOLT"
+    )
