@@ -18,7 +18,7 @@ app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 def upgrade_schema(database_url: DatabaseUrl = None) -> None:
     """Apply every pending migration."""
     settings = prepare(database_url=database_url)
-    engine = open_store(settings.database_url.value, apply_migrations=False)
+    engine = open_store(settings.database_url.value, schema="ignore")
     applied = upgrade(engine)
     where = mask_url(settings.database_url.value)
     console.note(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
@@ -29,7 +29,7 @@ def upgrade_schema(database_url: DatabaseUrl = None) -> None:
 def schema_status(database_url: DatabaseUrl = None) -> None:
     """Show the schema revision and what is pending."""
     settings = prepare(database_url=database_url)
-    engine = open_store(settings.database_url.value, apply_migrations=False)
+    engine = open_store(settings.database_url.value, schema="ignore")
     pending = pending_revisions(engine)
     console.data.print(f"current: {current_revision(engine) or 'empty database'}")
     console.data.print(f"pending: {', '.join(pending) if pending else 'none'}")

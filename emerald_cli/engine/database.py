@@ -8,23 +8,31 @@ import sqlalchemy as sa
 
 from emerald_cli.config import mask_url
 from emerald_cli.errors import DatabaseError
-from emerald_cli.store.database import make_engine
-from emerald_cli.store.errors import StoreError
+from emerald_cli.store.database import check_connection, make_engine
+from emerald_cli.store.errors import DatabaseUnavailable, StoreError
 from emerald_cli.store.migrate import ensure_schema
 
 logger = logging.getLogger(__name__)
 
 
-def open_store(url: str, apply_migrations: bool = True) -> sa.Engine:
-    """An engine on a reachable database with the current schema (applied when allowed)."""
+def open_store(url: str, schema: str = "apply") -> sa.Engine:
+    """An engine on a reachable database.
+
+    `schema` says what to do about pending migrations: "apply" them (what sync commands do),
+    "require" none (fail naming `emerald db upgrade`), or "ignore" them (the `db` commands).
+    """
     shown = mask_url(url)
     try:
         engine = make_engine(url)
-        ensure_schema(engine, apply=apply_migrations)
-    except StoreError as error:
+        check_connection(engine)
+        if schema != "ignore":
+            ensure_schema(engine, apply=schema == "apply")
+    except DatabaseUnavailable as error:
         raise DatabaseError(
             f"{error}; check that the database is running and the URL is right"
         ) from None
+    except StoreError as error:
+        raise DatabaseError(str(error)) from None
     except sa.exc.ArgumentError as error:
         raise DatabaseError(
             f"{shown} is not a usable database URL ({error}): fix --database-url or "

@@ -1,0 +1,26 @@
+"""`emerald db`: the schema can be inspected and upgraded on an empty database."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from emerald_cli.cli import app
+
+runner = CliRunner()
+
+
+def test_status_then_upgrade_then_up_to_date(database_url: str, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMERALD_HOME", str(tmp_path))
+    url = ["--database-url", database_url]
+
+    before = runner.invoke(app, ["db", "status", *url])
+    first = runner.invoke(app, ["db", "upgrade", *url])
+    second = runner.invoke(app, ["db", "upgrade", *url])
+    after = runner.invoke(app, ["db", "status", *url])
+
+    assert before.exit_code == 0, before.stderr
+    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001"]
+    assert first.exit_code == 0
+    assert first.stderr.strip().endswith("applied 0001")
+    assert second.stderr.strip().endswith("up to date")
+    assert after.stdout.splitlines() == ["current: 0001", "pending: none"]
