@@ -132,7 +132,7 @@ def _write_router(
                 transaction.rollback()
             else:
                 transaction.commit()
-    except sa.exc.OperationalError as error:
+    except sa.exc.DBAPIError as error:
         raise DatabaseError(
             f"the database dropped while writing router {result.name} "
             f"({_first_line(error)}): routers already written are kept, this one was rolled "

@@ -10,7 +10,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from emerald_cli.engine.mikrotik import sync_mikrotik
+from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
+from emerald_cli.errors import DatabaseError
 from tests.engine.conftest import LabWorld, statuses, stored
 
 SECRET_COLUMNS = {
@@ -337,3 +338,35 @@ def test_fifty_thousand_secrets_on_one_router(tmp_path, monkeypatch, database_ur
     finally:
         world.lab.stop()
         engine.dispose()
+
+
+def test_database_failure_mid_run_keeps_what_was_written(world: LabWorld, engine: sa.Engine):
+    """A table vanishing under the run stands in for a database that drops mid-run."""
+    written: list[str] = []
+
+    def break_the_database(report) -> None:
+        written.append(report.name)
+        if len(written) == 1:
+            with engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE queues RENAME TO queues_gone"))
+
+    with pytest.raises(
+        DatabaseError, match=r"while writing router router-00\d .*run the sync again"
+    ):
+        sync_mikrotik(
+            engine, world.targets(), workers=1, progress=Progress(finished=break_the_database)
+        )
+
+    first = written[0]
+    assert db_secrets(engine, first) == lab_secrets(world, first)
+    with engine.connect() as conn:
+        secrets_per_router = conn.execute(
+            sa.text(
+                "SELECT r.name, count(*) FROM ppp_secrets s JOIN routers r "
+                "ON r.id = s.router_id GROUP BY r.name"
+            )
+        ).all()
+        run = conn.execute(sa.text("SELECT status, error FROM sync_runs")).one()
+    assert dict(secrets_per_router) == {first: len(world.fleet.router(first).secrets)}
+    assert run.status == "failed"
+    assert "while writing router" in run.error
