@@ -134,8 +134,11 @@ class Session:
             accepted = self._accepts_response(name, response)
         else:
             password = attributes.get("password")
-            accepted = name is not None and password is not None
-            accepted = accepted and self._accepts_password(name, password or b"")
+            accepted = (
+                name is not None
+                and password is not None
+                and self._accepts_password(name, password)
+            )
 
         if not accepted:
             self.stats.failed_logins += 1
