@@ -45,8 +45,9 @@ def acquire_lock(
                 continue  # released between our insert and our read
 
             if held["run_id"] == run_id:
-                _refresh(conn, source, run_id, now)
-                return
+                if _refresh(conn, source, run_id, now):
+                    return
+                continue  # taken over between our read and our refresh
 
             age_s = (now - held["heartbeat_at"]).total_seconds()
             if age_s <= stale_after_s:

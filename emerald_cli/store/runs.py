@@ -183,7 +183,7 @@ def interrupt_stale_runs(
             query = query.where(sync_runs.c.source == source)
 
         interrupted = []
-        for run_id, heartbeat_at in conn.execute(query.order_by(sync_runs.c.id)).tuples():
+        for run_id, heartbeat_at in conn.execute(query.order_by(sync_runs.c.id)):
             since = f"{heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if heartbeat_at else "its start"
             if mark_run_interrupted(conn, run_id, f"no heartbeat since {since}", now):
                 interrupted.append(run_id)

@@ -38,6 +38,9 @@ MANAGED_COLUMNS = frozenset({"id", "first_seen_at", "last_seen_at", "removed_at"
 # Attribute names refused inside a JSON `extra` value: secrets are never stored.
 FORBIDDEN_EXTRA_KEYS = frozenset({"password"})
 
+# Value types a row can hold without a closer look: what a router sends, or nothing.
+TEXT_OR_NULL = frozenset({str, type(None)})
+
 # Duplicate keys logged one by one before the rest are only counted.
 DUPLICATES_LOGGED = 10
 
@@ -58,6 +61,7 @@ class _Layout:
     value_columns: tuple[str, ...]
     key_defaults: dict[str, Any]
     text_columns: frozenset[str]
+    allowed: frozenset[str]
 
     def where_scope(self) -> list[sa.ColumnElement[bool]]:
         return [self.table.c[name] == value for name, value in self.scope.items()]
@@ -156,6 +160,7 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
         text_columns=frozenset(
             column.name for column in table.c if isinstance(column.type, sa.String)
         ),
+        allowed=frozenset((*scope, *key_columns, *value_columns)),
     )
 
 
@@ -168,18 +173,11 @@ def _scalar_default(column: sa.Column[Any]) -> Any:
 
 def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Values]:
     """Key and values of each row, checked; a repeated key keeps the later row."""
-    allowed = set(layout.key_columns) | set(layout.value_columns) | set(layout.scope)
     incoming: dict[Key, Values] = {}
     duplicates = 0
 
     for row in rows:
-        unknown = row.keys() - allowed
-        if unknown:
-            raise ValueError(f"{layout.table.name} has no column(s) {', '.join(sorted(unknown))}")
-
-        _check_scope(layout, row)
-        row_key = tuple(_key_value(layout, name, row.get(name)) for name in layout.key_columns)
-        values = tuple(_value(layout, name, row.get(name)) for name in layout.value_columns)
+        row_key, values = _key_and_values(layout, row)
 
         if row_key in incoming:
             duplicates += 1
@@ -200,6 +198,23 @@ def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Val
             duplicates,
         )
     return incoming
+
+
+def _key_and_values(layout: _Layout, row: dict[str, Any]) -> tuple[Key, Values]:
+    """One row as (key, values); rows of plain text take the fast path, others are checked."""
+    if not layout.allowed.issuperset(row):
+        unknown = sorted(row.keys() - layout.allowed)
+        raise ValueError(f"{layout.table.name} has no column(s) {', '.join(unknown)}")
+    _check_scope(layout, row)
+
+    row_key = tuple(map(row.get, layout.key_columns))
+    values = tuple(map(row.get, layout.value_columns))
+    if None not in row_key and TEXT_OR_NULL.issuperset(map(type, row_key + values)):
+        return row_key, values
+
+    row_key = tuple(_key_value(layout, name, row.get(name)) for name in layout.key_columns)
+    values = tuple(_value(layout, name, row.get(name)) for name in layout.value_columns)
+    return row_key, values
 
 
 def _check_scope(layout: _Layout, row: dict[str, Any]) -> None:
@@ -304,19 +319,7 @@ def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> 
         )
 
     if diff.inserts:
-        conn.execute(
-            table.insert(),
-            [
-                {
-                    **layout.scope,
-                    **dict(zip(layout.key_columns, row_key, strict=True)),
-                    **dict(zip(layout.value_columns, values, strict=True)),
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
-                for row_key, values in diff.inserts
-            ],
-        )
+        _insert(conn, layout, diff.inserts, now)
 
     if diff.unchanged:
         conn.execute(
@@ -325,6 +328,50 @@ def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> 
             .where(table.c.last_seen_at != now)
             .values(last_seen_at=now)
         )
+
+
+def _insert(
+    conn: sa.Connection, layout: _Layout, inserts: list[tuple[Key, Values]], now: datetime
+) -> None:
+    """New rows: COPY on PostgreSQL (twice as fast as executemany), executemany elsewhere."""
+    columns = (*layout.scope, *layout.key_columns, *layout.value_columns)
+    scope_values = tuple(layout.scope.values())
+    records = (scope_values + row_key + values for row_key, values in inserts)
+
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy(conn, layout.table, (*columns, "first_seen_at", "last_seen_at"), records, now)
+        return
+
+    conn.execute(
+        layout.table.insert(),
+        [
+            {**dict(zip(columns, record, strict=True)), "first_seen_at": now, "last_seen_at": now}
+            for record in records
+        ],
+    )
+
+
+def _copy(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    records: Iterator[tuple[Any, ...]],
+    now: datetime,
+) -> None:
+    """COPY on the caller's own psycopg connection, so the rows share its transaction.
+
+    The table name stays unqualified: the search_path decides the schema, as for every query.
+    """
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in columns)
+    statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    seen = (now, now)
+
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for record in records:
+            copy.write_row(record + seen)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

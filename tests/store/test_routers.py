@@ -1,0 +1,116 @@
+"""upsert_router and mark_router_polled: one row per router name, updated in place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from emerald_cli.store.schema import ppp_secrets, routers
+from emerald_cli.store.snapshot import mark_router_polled, upsert_router, write_snapshot
+
+T0 = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+
+
+def router_rows(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(sa.select(routers).order_by("id")).mappings()]
+
+
+def test_a_new_router_is_created(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+
+    assert router_rows(engine) == [
+        {
+            "id": router_id,
+            "name": "core-1",
+            "host": "10.0.0.1",
+            "port": 8728,
+            "identity": None,
+            "version": None,
+            "board": None,
+            "uptime": None,
+            "last_polled_at": None,
+            "source": "inventory",
+            "node_id": None,
+            "first_seen_at": T0,
+            "last_seen_at": T0,
+            "removed_at": None,
+        }
+    ]
+
+
+def test_the_same_name_updates_the_same_row(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        first = upsert_router(conn, name="nodo-7", host="10.0.0.7", port=8728, now=T0)
+        conn.execute(routers.update().values(removed_at=T0))
+    with engine.begin() as conn:
+        second = upsert_router(
+            conn,
+            name="nodo-7",
+            host="10.0.7.1",
+            port=18728,
+            source="ispcube",
+            node_id=7,
+            identity="Nodo 7",
+            now=T1,
+        )
+
+    [row] = router_rows(engine)
+    assert second == first
+    assert (row["host"], row["port"], row["source"], row["node_id"]) == (
+        "10.0.7.1",
+        18728,
+        "ispcube",
+        7,
+    )
+    assert (row["identity"], row["first_seen_at"], row["last_seen_at"]) == ("Nodo 7", T0, T1)
+    assert row["removed_at"] is None
+
+
+def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="no settable column"):
+            upsert_router(conn, name="core-1", host="h", port=1, password="x")
+        with pytest.raises(ValueError, match="router source 'smartolt'"):
+            upsert_router(conn, name="core-1", host="h", port=1, source="smartolt")
+
+    assert router_rows(engine) == []
+
+
+def test_mark_router_polled_records_what_the_router_said(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+        mark_router_polled(conn, router_id, "CORE-1", "7.15.3 (stable)", "CCR2004", "3w2d", T1)
+
+    [row] = router_rows(engine)
+    polled = {key: row[key] for key in ("identity", "version", "board", "uptime")}
+    assert polled == {
+        "identity": "CORE-1",
+        "version": "7.15.3 (stable)",
+        "board": "CCR2004",
+        "uptime": "3w2d",
+    }
+    assert (row["last_polled_at"], row["last_seen_at"]) == (T1, T1)
+
+
+def test_mark_router_polled_on_an_unknown_router_fails(engine: sa.Engine) -> None:
+    with engine.begin() as conn, pytest.raises(ValueError, match="no router with id 999"):
+        mark_router_polled(conn, 999, None, None, None, None, T1)
+
+
+def test_deleting_a_router_deletes_its_rows(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+        key = ("router_id", "name")
+        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "a"}], T0)
+
+    with engine.begin() as conn:
+        conn.execute(routers.delete())
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ppp_secrets)).scalar() == 0
