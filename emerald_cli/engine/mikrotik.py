@@ -7,6 +7,7 @@ writes happen in this (parent) process while the workers go on polling.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import multiprocessing
@@ -41,7 +42,7 @@ KEYS = {
     "ppp_profiles": ("router_id", "name"),
     "queues": ("router_id", "name"),
 }
-RENAMED = {".id": "ros_id", "default": "is_default"}
+RENAMED_BACK = {"ros_id": ".id", "is_default": "default"}
 
 
 @dataclass
@@ -157,32 +158,40 @@ def _router_row(conn: sa.Connection, result: PollResult, now: datetime) -> int:
 
 def _columns(table_name: str, row: dict[str, str], router_id: int) -> dict[str, Any]:
     """Map RouterOS attribute names to columns; attributes without a column go to `extra`."""
-    columns = schema.metadata.tables[table_name].c
-    record: dict[str, Any] = dict.fromkeys(_value_columns(table_name))
+    layout = _layout(table_name)
+    record: dict[str, Any] = dict.fromkeys(layout.value_columns)
     record["router_id"] = router_id
     extra: dict[str, str] = {}
 
     for attribute, value in row.items():
-        column = RENAMED.get(attribute) or attribute.replace("-", "_")
-        if column in columns and column not in ("id", "router_id", "extra"):
-            record[column] = value
-        else:
+        column = layout.columns.get(attribute)
+        if column is None:
             extra[attribute] = value
+        else:
+            record[column] = value
 
-    if table_name == "ppp_active":
-        record.setdefault("session_id", "")
+    if layout.has_session:
+        record["session_id"] = record["session_id"] or ""
     record["extra"] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
     return record
 
 
-def _value_columns(table_name: str) -> list[str]:
-    """Columns that hold the router's values: a value the router omits is stored as NULL."""
-    bookkeeping = {"id", "router_id", "first_seen_at", "last_seen_at", "removed_at"}
-    return [
-        column.name
-        for column in schema.metadata.tables[table_name].c
-        if column.name not in bookkeeping
-    ]
+@dataclass(frozen=True)
+class _Layout:
+    """How one table's rows are built from RouterOS attributes, worked out once per table."""
+
+    value_columns: tuple[str, ...]
+    columns: dict[str, str]
+    has_session: bool
+
+
+@functools.cache
+def _layout(table_name: str) -> _Layout:
+    # Columns that hold the router's values: a value the router omits is stored as NULL.
+    bookkeeping = {"id", "router_id", "first_seen_at", "last_seen_at", "removed_at", "extra"}
+    names = [c.name for c in schema.metadata.tables[table_name].c if c.name not in bookkeeping]
+    attributes = {RENAMED_BACK.get(name, name.replace("_", "-")): name for name in names}
+    return _Layout(tuple(names), attributes, "session_id" in names)
 
 
 def _first_line(error: Exception) -> str:

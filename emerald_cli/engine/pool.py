@@ -83,31 +83,74 @@ def _collect(
     deadlines: dict[str, float] = {}
     owners: dict[str, int] = {}
     pending = set(by_name)
+    arrivals = _Receiver(results)
 
     while pending:
         try:
-            kind, name, pid, payload = results.get(timeout=0.2)
+            arrived, (kind, name, pid, payload) = arrivals.inbox.get(timeout=0.2)
         except queue.Empty:
-            kind = None
+            arrived, kind = time.monotonic(), None
 
         if kind == "started" and name in pending:
-            deadlines[name] = time.monotonic() + by_name[name].timeout + GRACE_S
+            deadlines[name] = arrived + by_name[name].timeout + GRACE_S
             owners[name] = pid
             yield PoolEvent("started", name)
-        elif kind == "finished" and name in pending:
+        elif kind == "finished" and name in pending and arrived <= deadlines.get(name, arrived):
             pending.discard(name)
             yield PoolEvent("finished", name, payload)
 
-        yield from _late(pending, deadlines, by_name)
+        if arrivals.inbox.empty():
+            yield from _late(pending, deadlines, by_name, arrivals.received_until())
         if kind is None:
             # Only once the queue has been quiet: a finished worker's results may still be in it.
             yield from _orphaned(pending, owners, processes)
+    arrivals.stop()
+
+
+class _Receiver:
+    """Takes messages off the pool's queue the moment they arrive, stamped with that moment.
+
+    The parent may be busy writing one router for seconds; judging lateness by when a result
+    arrived, not by when the parent got round to it, keeps a busy writer from timing out
+    routers that answered in time.
+    """
+
+    def __init__(self, results: Any) -> None:
+        self.results = results
+        self.inbox: queue.Queue[tuple[float, tuple[str, str, int, Any]]] = queue.Queue()
+        self._stopped = threading.Event()
+        self._quiet_since = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="pool-receiver", daemon=True)
+        self._thread.start()
+
+    def received_until(self) -> float:
+        """Every message sent before this moment is in the inbox already."""
+        return self._quiet_since
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                message = self.results.get(timeout=0.1)
+            except queue.Empty:
+                self._quiet_since = time.monotonic()
+                continue
+            except (EOFError, OSError):
+                return
+            self.inbox.put((time.monotonic(), message))
 
 
 def _late(
-    pending: set[str], deadlines: dict[str, float], by_name: dict[str, RouterTarget]
+    pending: set[str],
+    deadlines: dict[str, float],
+    by_name: dict[str, RouterTarget],
+    received_until: float,
 ) -> Iterator[PoolEvent]:
-    now = time.monotonic()
+    """Routers past their deadline with no result, counting only results known to be in."""
+    now = min(time.monotonic(), received_until)
     for name in [name for name in pending if deadlines.get(name, now + 1) < now]:
         pending.discard(name)
         timeout = by_name[name].timeout
