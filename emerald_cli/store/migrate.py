@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def _config(connection: sa.Connection | None = None) -> Config:
+def _config(connection: sa.Connection | None = None, migrations: Path = MIGRATIONS_DIR) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.set_main_option("script_location", str(migrations).replace("%", "%%"))
     config.attributes["connection"] = connection
     config.attributes["applied"] = []
     return config
@@ -64,10 +64,13 @@ def pending_revisions(engine: sa.Engine) -> list[str]:
     return [script.revision for script in reversed(list(newest_first))]
 
 
-def upgrade(engine: sa.Engine) -> list[str]:
-    """Apply every pending migration in one transaction; returns the revisions applied."""
+def upgrade(engine: sa.Engine, *, migrations: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every pending migration in one transaction; returns the revisions applied.
+
+    `migrations` is the package's own folder; tests point it at a copy with extra revisions.
+    """
     with connect(engine) as conn, _foreign_keys_off_on_sqlite(conn):
-        config = _config(conn)
+        config = _config(conn, migrations)
         with conn.begin():
             if conn.dialect.name == "sqlite":
                 # Take the write lock first: a second process waits, then finds nothing to do.

@@ -15,13 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from emerald_cli.store.counts import ChangeCounts
 from emerald_cli.store.database import max_bind_parameters
-from emerald_cli.store.schema import routers
-from emerald_cli.store.statuses import ROUTER_SOURCES
-from emerald_cli.store.timestamps import utc_now
+from emerald_cli.store.routers import mark_router_polled, upsert_router
+from emerald_cli.store.timestamps import require_aware
 
 __all__ = [
     "ChangeCounts",
@@ -43,9 +41,6 @@ TEXT_OR_NULL = frozenset({str, type(None)})
 
 # Duplicate keys logged one by one before the rest are only counted.
 DUPLICATES_LOGGED = 10
-
-# Router columns upsert_router sets from its **fields.
-ROUTER_FIELDS = frozenset({"identity", "version", "board", "uptime", "last_polled_at"})
 
 Key = tuple[Any, ...]
 Values = tuple[Any, ...]
@@ -106,7 +101,7 @@ def write_snapshot(
     leaves out is stored as NULL. `key` may name scope columns too, e.g. ("router_id", "name").
     With dry_run the same counts are computed and nothing is written.
     """
-    _require_aware(now)
+    require_aware(now)
     layout = _layout(table, scope, key)
 
     incoming = _normalise(layout, rows)
@@ -131,11 +126,6 @@ def write_snapshot(
         dry_run,
     )
     return counts
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None:
-        raise ValueError(f"naive datetime {now.isoformat()}: pass an aware UTC time")
 
 
 def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _Layout:
@@ -377,75 +367,3 @@ def _copy(
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def upsert_router(
-    conn: sa.Connection,
-    *,
-    name: str,
-    host: str,
-    port: int,
-    source: str = "inventory",
-    node_id: int | None = None,
-    now: datetime | None = None,
-    **fields: Any,
-) -> int:
-    """Create the router named `name` or update it in place; returns its id.
-
-    One INSERT ... ON CONFLICT statement, so two processes adding the same router both
-    succeed. `fields` may set identity, version, board, uptime and last_polled_at.
-    """
-    unknown = fields.keys() - ROUTER_FIELDS
-    if unknown:
-        raise ValueError(f"routers has no settable column(s) {', '.join(sorted(unknown))}")
-    if source not in ROUTER_SOURCES:
-        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
-    now = now or utc_now()
-    _require_aware(now)
-
-    values = {"host": host, "port": port, "source": source, "node_id": node_id, **fields}
-    statement = _dialect_insert(conn).values(
-        name=name, **values, first_seen_at=now, last_seen_at=now
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[routers.c.name],
-        set_={**values, "last_seen_at": now, "removed_at": None},
-    ).returning(routers.c.id)
-
-    router_id = conn.execute(statement).scalar_one()
-    logger.debug("router=%s id=%d upserted from %s", name, router_id, source)
-    return router_id
-
-
-def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(routers)
-    return sqlite.insert(routers)
-
-
-def mark_router_polled(
-    conn: sa.Connection,
-    router_id: int,
-    identity: str | None,
-    version: str | None,
-    board: str | None,
-    uptime: str | None,
-    now: datetime,
-) -> None:
-    """Record what the router said about itself on a poll that succeeded."""
-    _require_aware(now)
-    result = conn.execute(
-        routers.update()
-        .where(routers.c.id == router_id)
-        .values(
-            identity=identity,
-            version=version,
-            board=board,
-            uptime=uptime,
-            last_polled_at=now,
-            last_seen_at=now,
-            removed_at=None,
-        )
-    )
-    if result.rowcount != 1:
-        raise ValueError(f"no router with id {router_id}")

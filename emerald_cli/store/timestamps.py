@@ -13,6 +13,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def require_aware(moment: datetime) -> None:
+    """Refuse a naive datetime early, before it is compared with stored UTC times."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: pass an aware UTC time")
+
+
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
     """A timestamp column that refuses naive datetimes and always returns aware UTC ones.
 
@@ -27,9 +33,7 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
 
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: pass an aware UTC time")
-
+        require_aware(value)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

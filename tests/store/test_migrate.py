@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,13 +17,18 @@ from alembic.runtime.migration import MigrationContext
 from emerald_cli.store.database import make_engine
 from emerald_cli.store.errors import SchemaNewer, SchemaOutdated
 from emerald_cli.store.migrate import (
+    MIGRATIONS_DIR,
     current_revision,
     ensure_schema,
     head_revision,
     pending_revisions,
     upgrade,
 )
-from emerald_cli.store.schema import metadata
+from emerald_cli.store.routers import upsert_router
+from emerald_cli.store.schema import metadata, ppp_secrets
+from emerald_cli.store.snapshot import write_snapshot
+
+NOW = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
 
 TABLES = [
     "alembic_version",
@@ -147,3 +155,72 @@ def _wait_for_lock_waiters(conn: sa.Connection, expected: int) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"{expected} upgrades never queued on the advisory lock")
+
+
+LATER_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("zones", sa.Column("id", sa.Integer, primary_key=True))
+    rebuild = "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("routers", recreate=rebuild) as batch:
+        batch.add_column(sa.Column("zone", sa.Text))
+    {failure}
+
+
+def downgrade():
+    pass
+"""
+
+
+def migrations_with_a_later_revision(tmp_path: Path, failure: str = "") -> Path:
+    """A copy of the package's migrations plus a 0002 that rebuilds the routers table."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / "0002_zones.py").write_text(LATER_REVISION.format(failure=failure))
+    return folder
+
+
+def store_one_secret(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728)
+        key = ("router_id", "name")
+        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "a"}], NOW)
+
+
+def count_secrets(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(ppp_secrets)).scalar_one()
+
+
+def test_rebuilding_the_routers_table_keeps_their_rows(engine: sa.Engine, tmp_path: Path) -> None:
+    """On SQLite the batch migration drops and recreates routers: no cascade may follow."""
+    store_one_secret(engine)
+
+    applied = upgrade(engine, migrations=migrations_with_a_later_revision(tmp_path))
+
+    assert applied == ["0002"]
+    assert count_secrets(engine) == 1
+    assert "zones" in table_names(engine)
+
+
+def test_a_failing_migration_leaves_nothing_behind(engine: sa.Engine, tmp_path: Path) -> None:
+    store_one_secret(engine)
+    folder = migrations_with_a_later_revision(tmp_path, 'raise RuntimeError("half way")')
+
+    with pytest.raises(RuntimeError, match="half way"):
+        upgrade(engine, migrations=folder)
+
+    assert current_revision(engine) == "0001"
+    assert table_names(engine) == TABLES
+    with engine.connect() as conn:
+        columns = [column["name"] for column in sa.inspect(conn).get_columns("routers")]
+    assert "zone" not in columns
+    assert count_secrets(engine) == 1

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from emerald_cli.store import snapshot
+from emerald_cli.store.routers import mark_router_polled, upsert_router
 from emerald_cli.store.schema import ppp_secrets, routers
-from emerald_cli.store.snapshot import mark_router_polled, upsert_router, write_snapshot
+from emerald_cli.store.snapshot import write_snapshot
 
 T0 = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -114,3 +116,10 @@ def test_deleting_a_router_deletes_its_rows(engine: sa.Engine) -> None:
 
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ppp_secrets)).scalar() == 0
+
+
+def test_the_snapshot_module_offers_the_router_functions_too() -> None:
+    assert (snapshot.upsert_router, snapshot.mark_router_polled) == (
+        upsert_router,
+        mark_router_polled,
+    )

@@ -6,15 +6,12 @@ There is no alembic.ini: migrate.py passes the connection (already inside a tran
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import context
 
 from emerald_cli.store.schema import metadata
-
-logger = logging.getLogger(__name__)
 
 # Two processes upgrading the same PostgreSQL schema queue on this lock; the second one then
 # finds the work done. Keyed by schema so separate schemas do not wait on each other.

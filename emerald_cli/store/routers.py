@@ -1,0 +1,96 @@
+"""The routers table: one row per router name, whichever source listed it.
+
+Kept apart from the snapshot tables because a router is upserted one at a time by name,
+while its secrets, sessions and queues are replaced as whole snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from emerald_cli.store.schema import routers
+from emerald_cli.store.statuses import ROUTER_SOURCES
+from emerald_cli.store.timestamps import require_aware, utc_now
+
+logger = logging.getLogger(__name__)
+
+# Router columns upsert_router sets from its **fields.
+ROUTER_FIELDS = frozenset({"identity", "version", "board", "uptime", "last_polled_at"})
+
+
+def upsert_router(
+    conn: sa.Connection,
+    *,
+    name: str,
+    host: str,
+    port: int,
+    source: str = "inventory",
+    node_id: int | None = None,
+    now: datetime | None = None,
+    **fields: Any,
+) -> int:
+    """Create the router named `name` or update it in place; returns its id.
+
+    One INSERT ... ON CONFLICT statement, so two processes adding the same router both
+    succeed. `fields` may set identity, version, board, uptime and last_polled_at.
+    """
+    unknown = fields.keys() - ROUTER_FIELDS
+    if unknown:
+        raise ValueError(f"routers has no settable column(s) {', '.join(sorted(unknown))}")
+    if source not in ROUTER_SOURCES:
+        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
+
+    now = now or utc_now()
+    require_aware(now)
+
+    values = {"host": host, "port": port, "source": source, "node_id": node_id, **fields}
+    statement = _dialect_insert(conn).values(
+        name=name, **values, first_seen_at=now, last_seen_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[routers.c.name],
+        set_={**values, "last_seen_at": now, "removed_at": None},
+    ).returning(routers.c.id)
+
+    router_id = conn.execute(statement).scalar_one()
+    logger.debug("router=%s id=%d upserted from %s", name, router_id, source)
+    return router_id
+
+
+def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(routers)
+    return sqlite.insert(routers)
+
+
+def mark_router_polled(
+    conn: sa.Connection,
+    router_id: int,
+    identity: str | None,
+    version: str | None,
+    board: str | None,
+    uptime: str | None,
+    now: datetime,
+) -> None:
+    """Record what the router said about itself on a poll that succeeded."""
+    require_aware(now)
+    result = conn.execute(
+        routers.update()
+        .where(routers.c.id == router_id)
+        .values(
+            identity=identity,
+            version=version,
+            board=board,
+            uptime=uptime,
+            last_polled_at=now,
+            last_seen_at=now,
+            removed_at=None,
+        )
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"no router with id {router_id}")
