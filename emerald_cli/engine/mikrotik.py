@@ -7,8 +7,6 @@ writes happen in this (parent) process while the workers go on polling.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import multiprocessing
 from collections.abc import Callable
@@ -42,7 +40,6 @@ KEYS = {
     "ppp_profiles": ("router_id", "name"),
     "queues": ("router_id", "name"),
 }
-RENAMED_BACK = {"ros_id": ".id", "is_default": "default"}
 
 
 @dataclass
@@ -121,7 +118,7 @@ def _write_router(
                     schema.metadata.tables[table_name],
                     {"router_id": router_id},
                     KEYS[table_name],
-                    [_columns(table_name, row, router_id) for row in rows],
+                    rows,
                     now,
                     dry_run=dry_run,
                 )
@@ -154,44 +151,6 @@ def _router_row(conn: sa.Connection, result: PollResult, now: datetime) -> int:
         now=now,
     )
     return router_id
-
-
-def _columns(table_name: str, row: dict[str, str], router_id: int) -> dict[str, Any]:
-    """Map RouterOS attribute names to columns; attributes without a column go to `extra`."""
-    layout = _layout(table_name)
-    record: dict[str, Any] = dict.fromkeys(layout.value_columns)
-    record["router_id"] = router_id
-    extra: dict[str, str] = {}
-
-    for attribute, value in row.items():
-        column = layout.columns.get(attribute)
-        if column is None:
-            extra[attribute] = value
-        else:
-            record[column] = value
-
-    if layout.has_session:
-        record["session_id"] = record["session_id"] or ""
-    record["extra"] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
-    return record
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """How one table's rows are built from RouterOS attributes, worked out once per table."""
-
-    value_columns: tuple[str, ...]
-    columns: dict[str, str]
-    has_session: bool
-
-
-@functools.cache
-def _layout(table_name: str) -> _Layout:
-    # Columns that hold the router's values: a value the router omits is stored as NULL.
-    bookkeeping = {"id", "router_id", "first_seen_at", "last_seen_at", "removed_at", "extra"}
-    names = [c.name for c in schema.metadata.tables[table_name].c if c.name not in bookkeeping]
-    attributes = {RENAMED_BACK.get(name, name.replace("_", "-")): name for name in names}
-    return _Layout(tuple(names), attributes, "session_id" in names)
 
 
 def _first_line(error: Exception) -> str:

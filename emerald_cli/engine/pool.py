@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from emerald_cli.engine.records import table_rows
 from emerald_cli.logs import setup_worker_logging
 from emerald_cli.sources.mikrotik.poll import PollResult, RouterTarget, poll_router
 
@@ -45,7 +46,10 @@ def poll_fleet(
     log_queue: Any,
     threads: int = THREADS_PER_WORKER,
 ) -> Iterator[PoolEvent]:
-    """Yield a "started" and then exactly one "finished" event per target, as they happen."""
+    """Yield a "started" and then exactly one "finished" event per target, as they happen.
+
+    A finished result's `tables` hold table rows (`records.table_rows`), not RouterOS rows.
+    """
     if not targets:
         return
 
@@ -221,6 +225,7 @@ def _poll_loop(tasks: Any, send: Callable[[str, str, PollResult | None], None]) 
 
         send("started", target.name, None)
         result = poll_router(target)
+        result.tables = {name: table_rows(name, rows) for name, rows in result.tables.items()}
         logger.info(
             "router=%s status=%s attempts=%d duration=%.2fs%s",
             target.name,

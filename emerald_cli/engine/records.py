@@ -1,0 +1,63 @@
+"""RouterOS rows to table rows: attribute names become columns, the rest goes to `extra`.
+
+This runs in the worker processes, right after a poll, so the parent (which also writes the
+database) spends its time on writing rather than on reshaping 50,000 dictionaries.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from emerald_cli.store import schema
+
+# Columns whose names are not the attribute's in snake_case.
+ATTRIBUTE_OF = {"ros_id": ".id", "is_default": "default"}
+BOOKKEEPING = frozenset(
+    ("id", "router_id", "first_seen_at", "last_seen_at", "removed_at", "extra")
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One table's columns and the RouterOS attribute each column holds."""
+
+    value_columns: tuple[str, ...]
+    column_of: dict[str, str]
+    has_session: bool
+
+
+@functools.cache
+def layout(table_name: str) -> Layout:
+    names = tuple(
+        column.name
+        for column in schema.metadata.tables[table_name].c
+        if column.name not in BOOKKEEPING
+    )
+    column_of = {ATTRIBUTE_OF.get(name, name.replace("_", "-")): name for name in names}
+    return Layout(names, column_of, "session_id" in names)
+
+
+def table_rows(table_name: str, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Rows ready for `write_snapshot`: every column present (NULL when the router omits it).
+
+    Example: {"name": "pp-1", "caller-id": "", "x-new": "1"} on ppp_secrets becomes
+    {"name": "pp-1", "caller_id": "", ..., "extra": {"x-new": "1"}}.
+    """
+    shape = layout(table_name)
+    shaped = []
+    for row in rows:
+        record: dict[str, Any] = dict.fromkeys(shape.value_columns)
+        extra = {}
+        for attribute, value in row.items():
+            column = shape.column_of.get(attribute)
+            if column is None:
+                extra[attribute] = value
+            else:
+                record[column] = value
+        if shape.has_session and record["session_id"] is None:
+            record["session_id"] = ""
+        record["extra"] = extra or None
+        shaped.append(record)
+    return shaped
