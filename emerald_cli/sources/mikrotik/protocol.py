@@ -54,9 +54,13 @@ class FaithfulProtocol(ApiProtocol):
         self.transport.write(encode_sentence(cmd, *words, encoding=WIRE_ENCODING))
 
     def readSentence(self) -> tuple[str, tuple[str, ...]]:  # noqa: N802 (librouteros API)
-        words = []
-        while word := self.read_word():
-            words.append(word)
+        transport = self.transport
+        while True:
+            parsed = parse_sentence(transport.buffer, transport.position)
+            if parsed is not None:
+                break
+            transport.fill()
+        words, transport.position = parsed
 
         if not words:
             raise ProtocolError("the router sent an empty sentence")
@@ -65,24 +69,42 @@ class FaithfulProtocol(ApiProtocol):
             raise FatalError(words[1] if len(words) > 1 else "no reason given")
         return words[0], tuple(words[1:])
 
-    def read_word(self) -> str:
-        return self.transport.read(self._read_length()).decode(WIRE_ENCODING)
 
-    def _read_length(self) -> int:
-        first = self.transport.read_byte()
+def parse_sentence(buffer: bytearray, position: int) -> tuple[list[str], int] | None:
+    """One whole sentence from `buffer` at `position` and where it ends; None if incomplete.
+
+    A 50,000-row table is over a million words, so this loop is the poll's hot path: it reads
+    lengths and words straight from the buffer, with no call per word.
+    """
+    words = []
+    size = len(buffer)
+    while position < size:
+        first = buffer[position]
         if first < 0x80:
-            return first
-        if first < 0xC0:
-            return ((first & 0x3F) << 8) | self.transport.read_byte()
-        if first < 0xE0:
-            rest = self.transport.read(2)
-            return ((first & 0x1F) << 16) | (rest[0] << 8) | rest[1]
-        if first < 0xF0:
-            rest = self.transport.read(3)
-            return ((first & 0x0F) << 24) | (rest[0] << 16) | (rest[1] << 8) | rest[2]
-        if first == 0xF0:
-            return int.from_bytes(self.transport.read(4), "big")
-        raise ProtocolError(f"the router sent the reserved control byte 0x{first:02X}")
+            length, position = first, position + 1
+        elif first < 0xC0:
+            if position + 2 > size:
+                return None
+            length = ((first & 0x3F) << 8) | buffer[position + 1]
+            position += 2
+        elif first < 0xF8:
+            width = 3 if first < 0xE0 else 4 if first < 0xF0 else 5
+            if position + width > size:
+                return None
+            length = int.from_bytes(buffer[position : position + width], "big")
+            length &= (0x1FFFFF, 0xFFFFFFF, 0xFFFFFFFF)[width - 3]
+            position += width
+        else:
+            raise ProtocolError(f"the router sent the reserved control byte 0x{first:02X}")
+
+        if length == 0:
+            return words, position
+        end = position + length
+        if end > size:
+            return None
+        words.append(buffer[position:end].decode(WIRE_ENCODING))
+        position = end
+    return None
 
 
 class FaithfulApi(Api):

@@ -78,18 +78,11 @@ class DeadlineTransport(SocketTransport):
     def read(self, length: int) -> bytes:
         end = self.position + length
         while len(self.buffer) < end:
-            self._fill()
+            self.fill()
             end = self.position + length
         data = bytes(self.buffer[self.position : end])
         self.position = end
         return data
-
-    def read_byte(self) -> int:
-        if self.position >= len(self.buffer):
-            self._fill()
-        byte = self.buffer[self.position]
-        self.position += 1
-        return byte
 
     def write(self, data: bytes) -> None:
         self.sock.settimeout(self.deadline.remaining())
@@ -98,7 +91,8 @@ class DeadlineTransport(SocketTransport):
         except TimeoutError as error:
             raise Timeout(f"router stopped reading within {self.deadline.seconds:g}s") from error
 
-    def _fill(self) -> None:
+    def fill(self) -> None:
+        """Read one more chunk, waiting at most until the deadline."""
         # Drop what was consumed before growing, so a 50,000-row reply stays one chunk wide.
         if self.position:
             del self.buffer[: self.position]
