@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -329,17 +329,16 @@ def _insert(
     scope_values = tuple(layout.scope.values())
     records = (scope_values + row_key + values for row_key, values in inserts)
 
+    stamped = (*columns, "first_seen_at", "last_seen_at")
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        _copy(conn, layout.table, (*columns, "first_seen_at", "last_seen_at"), records, now)
-        return
-
-    conn.execute(
-        layout.table.insert(),
-        [
-            {**dict(zip(columns, record, strict=True)), "first_seen_at": now, "last_seen_at": now}
-            for record in records
-        ],
-    )
+        _copy(conn, layout.table, stamped, records, now)
+    elif conn.dialect.paramstyle == "qmark":
+        _executemany(conn, layout.table, stamped, ((*record, now, now) for record in records))
+    else:
+        conn.execute(
+            layout.table.insert(),
+            [dict(zip(stamped, (*record, now, now), strict=True)) for record in records],
+        )
 
 
 def _copy(
@@ -363,6 +362,50 @@ def _copy(
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for record in records:
             copy.write_row(record + seen)
+
+
+def _executemany(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    records: Iterator[tuple[Any, ...]],
+) -> None:
+    """One INSERT run by the driver for every row, on the caller's connection and transaction.
+
+    SQLAlchemy's own executemany spends most of its time turning each row into a dict of
+    bound parameters; here each column's converter is looked up once and only the columns
+    that have one (dates, decimals) pay for it. That makes new rows about three times cheaper.
+    """
+    converters = [
+        (position, converter)
+        for position, name in enumerate(columns)
+        if (converter := table.c[name].type.bind_processor(conn.dialect)) is not None
+    ]
+    rows: Iterator[Sequence[Any]] = records
+    if converters:
+        rows = (_converted(record, converters) for record in records)
+
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in columns)
+    marks = ", ".join("?" * len(columns))
+    statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"  # noqa: S608
+
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
+
+
+def _converted(
+    record: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]
+) -> list[Any]:
+    row = list(record)
+    for position, converter in converters:
+        row[position] = converter(row[position])
+    return row
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
