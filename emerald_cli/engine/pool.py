@@ -1,7 +1,8 @@
 """Poll many routers at once: worker processes with threads, and deadlines kept by the parent.
 
 Each worker process runs a few dozen poll threads, because a poll mostly waits on the network
-while parsing needs a core: processes spread the parsing, threads cover the waiting. Workers
+while parsing and writing need a core: processes spread the CPU work, threads cover the
+waiting. Each worker writes the routers it polled through an engine it opens itself; workers
 are started with "spawn", so no database connection, engine or lock of the parent is ever
 inherited. The parent alone decides when a router is late: a router still unanswered at its
 deadline (plus a short grace) is reported as timed out whatever its worker is doing, and
@@ -18,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from emerald_cli.engine.records import table_rows
+from emerald_cli.engine.router_store import RouterWriter
+from emerald_cli.errors import DatabaseError
 from emerald_cli.logs import setup_worker_logging
 from emerald_cli.sources.mikrotik.poll import PollResult, RouterTarget, poll_router
+from emerald_cli.store.snapshot import ChangeCounts
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +35,40 @@ THREADS_PER_WORKER = 64
 
 
 @dataclass(frozen=True)
+class WriteSettings:
+    """Where the workers write what they polled: a URL, since engines never cross processes."""
+
+    database_url: str = field(repr=False)
+    dry_run: bool = False
+
+
+@dataclass
+class RouterOutcome:
+    """One router's poll (its rows already written and dropped) and what the write changed."""
+
+    result: PollResult
+    counts: ChangeCounts = field(default_factory=ChangeCounts)
+    detail: dict[str, Any] = field(default_factory=dict)
+    database_error: str | None = None
+
+
+@dataclass(frozen=True)
 class PoolEvent:
     """Something the parent learned about a router: it started, or it is finished."""
 
     kind: str
     name: str
-    result: PollResult | None = None
+    outcome: RouterOutcome | None = None
 
 
 def poll_fleet(
     targets: list[RouterTarget],
     workers: int,
     log_queue: Any,
+    writes: WriteSettings,
     threads: int = THREADS_PER_WORKER,
 ) -> Iterator[PoolEvent]:
-    """Yield a "started" and then exactly one "finished" event per target, as they happen.
-
-    A finished result's `tables` hold table rows (`records.table_rows`), not RouterOS rows.
-    """
+    """Yield a "started" and then exactly one "finished" event per target, as they happen."""
     if not targets:
         return
 
@@ -64,7 +83,7 @@ def poll_fleet(
     processes = [
         context.Process(
             target=_worker_main,
-            args=(tasks, results, log_queue, logging.getLogger().level, per_worker),
+            args=(tasks, results, log_queue, logging.getLogger().level, per_worker, writes),
             name=f"emerald-poll-{number}",
             daemon=True,
         )
@@ -99,6 +118,9 @@ def _collect(
             deadlines[name] = arrived + by_name[name].timeout + GRACE_S
             owners[name] = pid
             yield PoolEvent("started", name)
+        elif kind == "writing" and name in pending and arrived <= deadlines.get(name, arrived):
+            # Polled in time: the write that follows is bounded by the database, not the router.
+            deadlines.pop(name, None)
         elif kind == "finished" and name in pending and arrived <= deadlines.get(name, arrived):
             pending.discard(name)
             yield PoolEvent("finished", name, payload)
@@ -159,17 +181,14 @@ def _late(
         pending.discard(name)
         timeout = by_name[name].timeout
         logger.warning("router=%s status=timeout cut by the run after %.1fs", name, timeout)
-        yield PoolEvent(
-            "finished",
-            name,
-            PollResult(
-                name=name,
-                status="timeout",
-                error=f"no complete answer within the {timeout:g}s deadline",
-                attempts=1,
-                duration_s=timeout,
-            ),
+        result = PollResult(
+            name=name,
+            status="timeout",
+            error=f"no complete answer within the {timeout:g}s deadline",
+            attempts=1,
+            duration_s=timeout,
         )
+        yield PoolEvent("finished", name, RouterOutcome(result))
 
 
 def _orphaned(
@@ -184,11 +203,8 @@ def _orphaned(
             continue
         pending.discard(name)
         logger.error("router=%s status=crashed its worker process ended", name)
-        yield PoolEvent(
-            "finished",
-            name,
-            PollResult(name=name, status="crashed", error="the worker polling it died"),
-        )
+        result = PollResult(name=name, status="crashed", error="the worker polling it died")
+        yield PoolEvent("finished", name, RouterOutcome(result))
 
 
 def _stop(processes: list[Any]) -> None:
@@ -201,22 +217,32 @@ def _stop(processes: list[Any]) -> None:
             process.join(timeout=2)
 
 
-def _worker_main(tasks: Any, results: Any, log_queue: Any, level: int, threads: int) -> None:
-    """Entry point of a worker process: poll what the queue hands out until told to stop."""
+def _worker_main(
+    tasks: Any, results: Any, log_queue: Any, level: int, threads: int, writes: WriteSettings
+) -> None:
+    """Entry point of a worker process: poll and write what the queue hands out until told."""
     setup_worker_logging(log_queue, level)
     pid = os.getpid()
     lock = threading.Lock()
+    writer = RouterWriter(writes.database_url, writes.dry_run)
 
-    def send(kind: str, name: str, payload: PollResult | None) -> None:
+    def send(kind: str, name: str, payload: RouterOutcome | None) -> None:
         with lock:
             results.put((kind, name, pid, payload))
 
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll") as executor:
-        for _ in range(threads):
-            executor.submit(_poll_loop, tasks, send)
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll") as executor:
+            for _ in range(threads):
+                executor.submit(_poll_loop, tasks, send, writer)
+    finally:
+        writer.close()
 
 
-def _poll_loop(tasks: Any, send: Callable[[str, str, PollResult | None], None]) -> None:
+def _poll_loop(
+    tasks: Any,
+    send: Callable[[str, str, RouterOutcome | None], None],
+    writer: RouterWriter,
+) -> None:
     while True:
         target = tasks.get()
         if target is None:
@@ -225,7 +251,15 @@ def _poll_loop(tasks: Any, send: Callable[[str, str, PollResult | None], None]) 
 
         send("started", target.name, None)
         result = poll_router(target)
-        result.tables = {name: table_rows(name, rows) for name, rows in result.tables.items()}
+        outcome = RouterOutcome(result)
+        if result.ok:
+            send("writing", target.name, None)
+            try:
+                outcome.counts, outcome.detail = writer.write(result)
+            except DatabaseError as error:
+                outcome.database_error = str(error)
+        result.tables = {}
+
         logger.info(
             "router=%s status=%s attempts=%d duration=%.2fs%s",
             target.name,
@@ -234,4 +268,4 @@ def _poll_loop(tasks: Any, send: Callable[[str, str, PollResult | None], None]) 
             result.duration_s,
             f" error={result.error}" if result.error else "",
         )
-        send("finished", target.name, result)
+        send("finished", target.name, outcome)
