@@ -10,11 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-STATUSES = ("unreachable", "timeout", "auth_failed", "rate_limited", "api_error", "data_error")
+from emerald_cli.errors import EmeraldError
+
+STATUSES = (
+    "unreachable",
+    "timeout",
+    "auth_failed",
+    "rate_limited",
+    "api_error",
+    "data_error",
+    "protocol_error",
+)
 """The status vocabulary a failed stream or router is recorded with."""
 
 
-class SourceError(Exception):
+class SourceError(EmeraldError):
     """A source could not be read; `status` names the failure, `retryable` if a retry can help.
 
     >>> SourceError("ISPCube answered 502 at /plans/plans_list", retryable=True).status

@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from emerald_cli.errors import DatabaseError
 
-class StoreError(Exception):
+
+class StoreError(DatabaseError):
     """Root of the store's errors; the message is one line meant for people."""
 
     retryable = False

@@ -23,9 +23,9 @@ from tenacity import (
 )
 
 from emerald_cli.sources.mikrotik.errors import (
-    DataFailure,
+    DataError,
     ProtocolFailure,
-    RouterError,
+    SourceError,
     Timeout,
     Unreachable,
 )
@@ -101,7 +101,7 @@ def poll_router(target: RouterTarget) -> PollResult:
             with attempt:
                 result.attempts = attempt.retry_state.attempt_number
                 _poll_once(target, deadline, result)
-    except RouterError as error:
+    except SourceError as error:
         result.status, result.error = error.status, str(error)
     except Exception as error:
         logger.exception("router=%s status=crashed", target.name)
@@ -159,7 +159,7 @@ def _print(api: FaithfulApi, menu: Menu) -> list[dict[str, str]]:
 def _check_names(menu: Menu, rows: list[dict[str, str]]) -> None:
     for row in rows:
         if not row.get("name"):
-            raise DataFailure(f"{menu.path} sent a row with no name (.id {row.get('.id', '?')})")
+            raise DataError(f"{menu.path} sent a row with no name (.id {row.get('.id', '?')})")
 
 
 def _close(sock: socket.socket) -> None:
