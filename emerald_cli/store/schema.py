@@ -1,10 +1,12 @@
-"""The tables: routers, what was read from each router, and the history of sync runs.
+"""The tables: routers and what was read from each, the ISPCube and SmartOLT streams, runs.
 
 Router attributes are TEXT and hold exactly what the router sent ("00123", "true", "1w2d");
 reading them as numbers or flags is the reader's job. There is no password column, ever.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -167,14 +169,6 @@ queues = _router_table(
     ),
 )
 
-# Natural key of each snapshot table, router_id first; the unique constraint says the same.
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "ppp_secrets": ("router_id", "name"),
-    "ppp_active": ("router_id", "name", "session_id"),
-    "ppp_profiles": ("router_id", "name"),
-    "queues": ("router_id", "name"),
-}
-
 ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 
 sync_runs = sa.Table(
@@ -231,4 +225,207 @@ sync_locks = sa.Table(
     sa.Column("owner", sa.Text, nullable=False),
     sa.Column("acquired_at", UtcDateTime(), nullable=False),
     sa.Column("heartbeat_at", UtcDateTime(), nullable=False),
+)
+
+
+# The ISPCube and SmartOLT streams. Unlike router attributes these columns are typed: the
+# normalisers already turned the APIs' text into ints, Decimals, flags and aware times, and
+# `raw` keeps the record as the API sent it (canonical JSON) for whatever they left out.
+
+
+def _saas_table(name: str, key: tuple[str, ...], *columns: sa.Column[Any]) -> sa.Table:
+    """A snapshot of one API stream: the whole stream is one scope, unique on `key`."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        *columns,
+        sa.Column("raw", sa.Text),
+        *_seen_columns(),
+        sa.UniqueConstraint(*key),
+    )
+
+
+def _coordinate(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.Numeric(16, 12))
+
+
+def _money(name: str) -> sa.Column[Any]:
+    return sa.Column(name, sa.Numeric(14, 2))
+
+
+def _level(name: str) -> sa.Column[Any]:
+    """An optical level in dBm; NULL means not measured, never 0."""
+    return sa.Column(name, sa.Numeric(7, 2))
+
+
+def _texts(*names: str) -> list[sa.Column[Any]]:
+    return [sa.Column(name, sa.Text) for name in names]
+
+
+plans = _saas_table(
+    "plans",
+    ("plan_id",),
+    sa.Column("plan_id", sa.Integer, nullable=False),
+    # TODO(#3): the unit and format of ISPCube's plan speed are unknown, so it stays text.
+    *_texts("name", "speed", "comment"),
+)
+
+# Only nodes that name a router (they have an IP) reach this table; see router_candidates().
+nodes = _saas_table(
+    "nodes",
+    ("node_id",),
+    sa.Column("node_id", sa.Integer, nullable=False),
+    *_texts("name", "ip"),
+    sa.Column("port", sa.Integer),
+    sa.Column("port_defaulted", sa.Boolean),
+)
+
+customers = _saas_table(
+    "customers",
+    ("customer_id",),
+    sa.Column("customer_id", sa.Integer, nullable=False),
+    *_texts("code", "name", "status", "doc_number", "address", "tax_residence"),
+    sa.Column("city_id", sa.Integer),
+    sa.Column("city_name", sa.Text),
+    _coordinate("lat"),
+    _coordinate("lng"),
+    _money("debt"),
+    _money("duedebt"),
+    *(sa.Column(name, sa.Boolean) for name in ("block", "free", "speed_limited", "temporary")),
+    *(
+        sa.Column(name, UtcDateTime())
+        for name in ("start_date", "created_at", "updated_at", "deleted_at")
+    ),
+)
+
+customer_emails = _saas_table(
+    "customer_emails",
+    ("customer_id", "email"),
+    sa.Column("customer_id", sa.Integer, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+)
+
+customer_phones = _saas_table(
+    "customer_phones",
+    ("customer_id", "number"),
+    sa.Column("customer_id", sa.Integer, nullable=False),
+    sa.Column("number", sa.Text, nullable=False),
+)
+
+# pppoe_user is ISPCube's `user`: the secret name a router should hold, hence the index.
+connections = _saas_table(
+    "connections",
+    ("connection_id",),
+    sa.Column("connection_id", sa.Integer, nullable=False),
+    sa.Column("customer_id", sa.Integer),
+    sa.Column("pppoe_user", sa.Text, index=True),
+    sa.Column("node_id", sa.Integer),
+    sa.Column("plan_id", sa.Integer),
+    *_texts("address", "conntype"),
+)
+
+olts = _saas_table(
+    "olts",
+    ("olt_id",),
+    sa.Column("olt_id", sa.Integer, nullable=False),
+    *_texts("name", "hardware_version", "ip"),
+    sa.Column("telnet_port", sa.Integer),
+    sa.Column("snmp_port", sa.Integer),
+)
+
+# An ONU is known by its PON position: SmartOLT's unique_external_id repeats across OLTs.
+onus = _saas_table(
+    "onus",
+    ("olt_id", "board", "port", "onu"),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in ("olt_id", "board", "port", "onu")),
+    sa.Column("unique_external_id", sa.Text, index=True),
+    *_texts("sn", "olt_name"),
+    sa.Column("onu_type_id", sa.Integer),
+    sa.Column("onu_type_name", sa.Text),
+    sa.Column("zone_id", sa.Integer),
+    sa.Column("zone_name", sa.Text),
+    sa.Column("name", sa.Text, index=True),
+    *_texts("address", "contact"),
+    _coordinate("latitude"),
+    _coordinate("longitude"),
+    *_texts("odb_name", "odb_port", "mode", "wan_mode"),
+    sa.Column("vlan", sa.Integer),
+    sa.Column("username", sa.Text, index=True),
+    *_texts("catv", "administrative_status"),
+    sa.Column("authorization_date", UtcDateTime()),
+    sa.Column("status", sa.Text),
+    sa.Column("last_status_change", UtcDateTime()),
+    sa.Column("signal", sa.Text),
+    _level("signal_1310"),
+    _level("signal_1490"),
+    # A JSON list of the ONU's service ports, e.g. [{"service_port": 101, "vlan": 100, ...}].
+    sa.Column("service_ports", sa.Text),
+)
+
+onu_statuses = _saas_table(
+    "onu_statuses",
+    ("unique_external_id",),
+    sa.Column("unique_external_id", sa.Text, nullable=False),
+    sa.Column("sn", sa.Text),
+    *(sa.Column(name, sa.Integer) for name in ("olt_id", "board", "port", "onu")),
+    *_texts("name", "status"),
+    sa.Column("last_status_change", UtcDateTime()),
+)
+
+onu_signals = _saas_table(
+    "onu_signals",
+    ("unique_external_id",),
+    sa.Column("unique_external_id", sa.Text, nullable=False),
+    *_texts("sn", "signal"),
+    _level("signal_1310"),
+    _level("signal_1490"),
+)
+
+# Append-only: every reading is kept, so a snapshot's first/last seen make no sense here.
+onu_signal_readings = sa.Table(
+    "onu_signal_readings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("unique_external_id", sa.Text, nullable=False),
+    sa.Column("read_at", UtcDateTime(), nullable=False),
+    sa.Column("signal", sa.Text),
+    _level("signal_1310"),
+    _level("signal_1490"),
+    # Pruning old runs must not take their readings with them.
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id", ondelete="SET NULL")),
+    sa.Index(None, "unique_external_id", "read_at"),
+)
+
+# Natural key of each snapshot table; the unique constraint says the same. A router table's
+# key starts with router_id, its scope; a SaaS table's scope is {} (the whole stream).
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "ppp_secrets": ("router_id", "name"),
+    "ppp_active": ("router_id", "name", "session_id"),
+    "ppp_profiles": ("router_id", "name"),
+    "queues": ("router_id", "name"),
+    "plans": ("plan_id",),
+    "nodes": ("node_id",),
+    "customers": ("customer_id",),
+    "customer_emails": ("customer_id", "email"),
+    "customer_phones": ("customer_id", "number"),
+    "connections": ("connection_id",),
+    "olts": ("olt_id",),
+    "onus": ("olt_id", "board", "port", "onu"),
+    "onu_statuses": ("unique_external_id",),
+    "onu_signals": ("unique_external_id",),
+}
+
+# The SaaS snapshot tables; onu_signal_readings is history, written by append_rows().
+SAAS_TABLES = (
+    plans,
+    nodes,
+    customers,
+    customer_emails,
+    customer_phones,
+    connections,
+    olts,
+    onus,
+    onu_statuses,
+    onu_signals,
 )
