@@ -62,6 +62,7 @@ class Settings:
     data_dir: Setting
     log_file: Setting
     inventory: Setting
+    config: Setting
     workers: Setting
     timeout: Setting
 
@@ -96,6 +97,7 @@ def resolve_settings(
     *,
     database_url: str | None = None,
     inventory: Path | None = None,
+    config: Path | None = None,
     workers: int | None = None,
     timeout: float | None = None,
 ) -> Settings:
@@ -113,6 +115,7 @@ def resolve_settings(
         data_dir=data_dir,
         log_file=_pick(None, "EMERALD_LOG_FILE", str(data_path / "emerald.log"), str),
         inventory=_pick(inventory, "EMERALD_INVENTORY", None, Path, flag="--inventory"),
+        config=_pick(config, "EMERALD_CONFIG", None, Path, flag="--config"),
         workers=_pick(workers, "EMERALD_WORKERS", os.cpu_count() or 2, int, flag="--workers"),
         timeout=_pick(timeout, "EMERALD_TIMEOUT", None, float, flag="--timeout"),
     )
@@ -130,7 +133,42 @@ def mask_url(url: str) -> str:
 
 def load_inventory(path: Path, timeout_override: float | None = None) -> Inventory:
     """Read and check an inventory file; every router comes back with its password resolved."""
-    document = _read_toml(path)
+    return parse_inventory(path, _read_toml(path), timeout_override)
+
+
+def inventory_from_nodes(
+    config_path: Path | None,
+    nodes: list[dict[str, Any]],
+    timeout_override: float | None = None,
+) -> Inventory:
+    """The routers ISPCube lists as nodes, with credentials from [defaults] or the environment.
+
+    [defaults] of the config file applies when there is one; otherwise EMERALD_ROUTER_USERNAME
+    and EMERALD_ROUTER_PASSWORD give every router the same login.
+    """
+    if not nodes:
+        raise ConfigError(
+            "no routers to poll: pass --inventory FILE or set EMERALD_INVENTORY, or run "
+            "`emerald sync ispcube` first so that its nodes become the routers"
+        )
+    label = config_path or Path("EMERALD_ROUTER_USERNAME/EMERALD_ROUTER_PASSWORD")
+    document = _read_toml(config_path) if config_path else {}
+    defaults = document.get("defaults")
+    if defaults is None:
+        username = os.environ.get("EMERALD_ROUTER_USERNAME")
+        if not username:
+            raise ConfigError(
+                "no router credentials for the ISPCube nodes: set EMERALD_ROUTER_USERNAME and "
+                "EMERALD_ROUTER_PASSWORD, or a [defaults] table in the config file"
+            )
+        defaults = {"username": username, "password_env": "EMERALD_ROUTER_PASSWORD"}
+    return parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
+
+
+def parse_inventory(
+    path: Path, document: dict[str, Any], timeout_override: float | None = None
+) -> Inventory:
+    """Check an inventory document; `path` only names where it came from in errors."""
     _check_keys(path, "the top level", document, TOP_KEYS)
 
     defaults = document.get("defaults", {})

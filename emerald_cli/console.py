@@ -49,13 +49,13 @@ def interactive(json_output: bool) -> bool:
     return not json_output and people.is_terminal
 
 
-class RouterProgress:
-    """One spinner line per router being polled, one result line per router finished."""
+class TargetProgress:
+    """One spinner line per router or stream at work, one result line per one finished."""
 
-    def __init__(self, progress: Progress | None, total: int) -> None:
+    def __init__(self, progress: Progress | None, total: int, label: str) -> None:
         self.progress = progress
         self.tasks: dict[str, Any] = {}
-        self.overall = progress.add_task("routers", total=total) if progress else None
+        self.overall = progress.add_task(label, total=total) if progress else None
 
     def started(self, name: str) -> None:
         if self.progress is not None:
@@ -76,9 +76,9 @@ class RouterProgress:
 
 
 @contextmanager
-def router_progress(total: int, enabled: bool) -> Iterator[RouterProgress]:
+def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterator[TargetProgress]:
     if not enabled:
-        yield RouterProgress(None, total)
+        yield TargetProgress(None, total, label)
         return
 
     columns = (
@@ -89,7 +89,7 @@ def router_progress(total: int, enabled: bool) -> Iterator[RouterProgress]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=people, transient=True) as progress:
-        yield RouterProgress(progress, total)
+        yield TargetProgress(progress, total, label)
 
 
 def print_summary(report: RunReport) -> None:

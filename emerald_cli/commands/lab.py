@@ -95,7 +95,7 @@ def _run_demo(routers: int, secrets: int) -> None:
 def _sync(engine: sa.Engine, targets: list[RouterTarget], workers: int, title: str) -> None:
     show = console.interactive(json_output=False)
     console.note(f"--- {title}")
-    with console.router_progress(len(targets), show) as progress:
+    with console.target_progress(len(targets), show) as progress:
         run = sync_mikrotik(
             engine,
             targets,

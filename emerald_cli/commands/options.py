@@ -46,6 +46,14 @@ InventoryFile = Annotated[
     ),
 ]
 
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file with [ispcube], [smartolt] and router [defaults] [env: EMERALD_CONFIG].",
+    ),
+]
+
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
@@ -72,6 +80,7 @@ def prepare(
     *,
     database_url: str | None = None,
     inventory: Path | None = None,
+    config: Path | None = None,
     workers: int | None = None,
     timeout: float | None = None,
     verbose: bool = False,
@@ -79,7 +88,11 @@ def prepare(
 ) -> Settings:
     """Resolve the settings and start logging; every command that does work starts here."""
     settings = resolve_settings(
-        database_url=database_url, inventory=inventory, workers=workers, timeout=timeout
+        database_url=database_url,
+        inventory=inventory,
+        config=config,
+        workers=workers,
+        timeout=timeout,
     )
     setup_logging(Path(settings.log_file.value), verbose=verbose, quiet=quiet)
     return settings

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 
 from emerald_cli import console
+from emerald_cli.accounts import ispcube_account, smartolt_account
 from emerald_cli.commands.options import (
     STATUS_EXIT,
+    ConfigFile,
     DatabaseUrl,
     InventoryFile,
     JsonOutput,
@@ -16,69 +20,173 @@ from emerald_cli.commands.options import (
     exits_cleanly,
     prepare,
 )
-from emerald_cli.config import load_inventory
+from emerald_cli.config import Inventory, Settings, inventory_from_nodes, load_inventory
 from emerald_cli.engine.database import open_store
+from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
-from emerald_cli.engine.run import RunReport
-from emerald_cli.errors import ConfigError
+from emerald_cli.engine.run import RunReport, SyncRun
+from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.engine.streams import StreamProgress
+from emerald_cli.logs import REDACTOR
+from emerald_cli.store import schema
 
 app = typer.Typer(help="Pull data from a source into the database.", no_args_is_help=True)
+
+ISPCUBE_STREAMS = 4
+SMARTOLT_STREAMS = 4
+
+Only = Annotated[
+    list[str] | None, typer.Option("--only", help="Poll only this router (repeat for more).")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Worker processes [env: EMERALD_WORKERS; default: cores]."
+    ),
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        help="Seconds per router for its whole poll, overriding the inventory "
+        "[env: EMERALD_TIMEOUT].",
+    ),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Read and report what would change; write nothing.")
+]
 
 
 @app.command("mikrotik")
 @exits_cleanly
 def mikrotik(
     inventory: InventoryFile = None,
-    only: Annotated[
-        list[str] | None,
-        typer.Option("--only", help="Poll only this router (repeat for more)."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers", min=1, help="Worker processes [env: EMERALD_WORKERS; default: cores]."
-        ),
-    ] = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            min=0.1,
-            help="Seconds per router for its whole poll, overriding the inventory "
-            "[env: EMERALD_TIMEOUT].",
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Poll and report what would change; write nothing.")
-    ] = False,
+    only: Only = None,
+    workers: Workers = None,
+    timeout: Timeout = None,
+    dry_run: DryRun = False,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
     verbose: Verbose = False,
 ) -> None:
-    """Poll the routers in parallel and store their PPP and queue tables."""
+    """Poll the routers in parallel and store their PPP and queue tables.
+
+    Without --inventory the routers are ISPCube's nodes, as stored by `emerald sync ispcube`.
+    """
     settings = prepare(
         database_url=database_url,
         inventory=inventory,
+        config=config,
         workers=workers,
         timeout=timeout,
         verbose=verbose,
         quiet=json_output,
     )
-    if settings.inventory.value is None:
-        raise ConfigError("no router inventory: pass --inventory FILE or set EMERALD_INVENTORY")
-    routers = load_inventory(settings.inventory.value, settings.timeout.value).select(only or [])
+    engine = open_store(settings.database_url.value)
+    report = _mikrotik(engine, settings, only or [], dry_run, json_output).report
+    finish(report, json_output)
+
+
+@app.command("ispcube")
+@exits_cleanly
+def ispcube(
+    dry_run: DryRun = False,
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    verbose: Verbose = False,
+) -> None:
+    """Store ISPCube's plans, nodes (as routers), customers and connections."""
+    settings = prepare(
+        database_url=database_url, config=config, verbose=verbose, quiet=json_output
+    )
+    account = ispcube_account(settings.config.value)
+    REDACTOR.add(account.api_key, account.password)
     engine = open_store(settings.database_url.value)
 
-    show = console.interactive(json_output)
-    with console.router_progress(len(routers), show) as progress:
-        run = sync_mikrotik(
-            engine,
-            routers,
-            workers=settings.workers.value,
-            dry_run=dry_run,
-            progress=Progress(started=progress.started, finished=progress.finished),
-        )
+    with console.target_progress(
+        ISPCUBE_STREAMS, console.interactive(json_output), "streams"
+    ) as shown:
+        run = sync_ispcube(engine, account, dry_run=dry_run, progress=_streams(shown))
     finish(run.report, json_output)
+
+
+@app.command("smartolt")
+@exits_cleanly
+def smartolt(
+    dry_run: DryRun = False,
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    verbose: Verbose = False,
+) -> None:
+    """Store SmartOLT's OLTs, ONUs, ONU statuses and optical signals."""
+    settings = prepare(
+        database_url=database_url, config=config, verbose=verbose, quiet=json_output
+    )
+    account = smartolt_account(settings.config.value)
+    REDACTOR.add(account.token)
+    engine = open_store(settings.database_url.value)
+
+    with console.target_progress(
+        SMARTOLT_STREAMS, console.interactive(json_output), "streams"
+    ) as shown:
+        run = sync_smartolt(engine, account, dry_run=dry_run, progress=_streams(shown))
+    finish(run.report, json_output)
+
+
+@app.command("all")
+@exits_cleanly
+def sync_all(
+    inventory: InventoryFile = None,
+    workers: Workers = None,
+    timeout: Timeout = None,
+    dry_run: DryRun = False,
+    json_output: JsonOutput = False,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    verbose: Verbose = False,
+) -> None:
+    """ISPCube first (its nodes are the routers), then the routers, then SmartOLT."""
+    settings = prepare(
+        database_url=database_url,
+        inventory=inventory,
+        config=config,
+        workers=workers,
+        timeout=timeout,
+        verbose=verbose,
+        quiet=json_output,
+    )
+    ispcube_settings = ispcube_account(settings.config.value)
+    smartolt_settings = smartolt_account(settings.config.value)
+    REDACTOR.add(ispcube_settings.api_key, ispcube_settings.password, smartolt_settings.token)
+    engine = open_store(settings.database_url.value)
+    show = console.interactive(json_output)
+
+    reports = []
+    with console.target_progress(ISPCUBE_STREAMS, show, "ispcube") as shown:
+        reports.append(
+            sync_ispcube(
+                engine, ispcube_settings, dry_run=dry_run, progress=_streams(shown)
+            ).report
+        )
+    reports.append(_mikrotik(engine, settings, [], dry_run, json_output).report)
+    with console.target_progress(SMARTOLT_STREAMS, show, "smartolt") as shown:
+        reports.append(
+            sync_smartolt(
+                engine, smartolt_settings, dry_run=dry_run, progress=_streams(shown)
+            ).report
+        )
+
+    status = _overall(reports)
+    if json_output:
+        console.print_json({"status": status, "runs": [report.as_json() for report in reports]})
+    else:
+        for report in reports:
+            console.print_summary(report)
+    raise typer.Exit(STATUS_EXIT.get(status, 1))
 
 
 def finish(report: RunReport, json_output: bool) -> None:
@@ -88,3 +196,45 @@ def finish(report: RunReport, json_output: bool) -> None:
     else:
         console.print_summary(report)
     raise typer.Exit(STATUS_EXIT.get(report.status, 1))
+
+
+def _mikrotik(
+    engine: sa.Engine, settings: Settings, only: list[str], dry_run: bool, json_output: bool
+) -> SyncRun:
+    routers = _inventory(engine, settings).select(only)
+    with console.target_progress(len(routers), console.interactive(json_output)) as shown:
+        return sync_mikrotik(
+            engine,
+            routers,
+            workers=settings.workers.value,
+            dry_run=dry_run,
+            progress=Progress(started=shown.started, finished=shown.finished),
+        )
+
+
+def _inventory(engine: sa.Engine, settings: Settings) -> Inventory:
+    """The --inventory file when given, else the routers ISPCube's nodes named."""
+    path: Path | None = settings.inventory.value
+    if path is not None:
+        return load_inventory(path, settings.timeout.value)
+
+    routers = schema.routers
+    query = sa.select(routers.c.name, routers.c.host, routers.c.port).where(
+        routers.c.source == "ispcube", routers.c.removed_at.is_(None)
+    )
+    with engine.connect() as conn:
+        nodes: list[dict[str, Any]] = [dict(row._mapping) for row in conn.execute(query)]
+    return inventory_from_nodes(settings.config.value, nodes, settings.timeout.value)
+
+
+def _streams(shown: console.TargetProgress) -> StreamProgress:
+    return StreamProgress(started=shown.started, finished=shown.finished)
+
+
+def _overall(reports: list[RunReport]) -> str:
+    statuses = {report.status for report in reports}
+    if statuses == {"ok"}:
+        return "ok"
+    if statuses == {"failed"}:
+        return "failed"
+    return "partial"

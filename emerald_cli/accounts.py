@@ -1,0 +1,196 @@
+"""The ISPCube and SmartOLT accounts: where they live and how to log in, with each value's origin.
+
+Each value comes from an EMERALD_* variable, from the same variable with `_FILE` appended (a
+file holding it, as container secrets are mounted), or from the [ispcube] / [smartolt] table
+of the config file (`--config`, EMERALD_CONFIG), in that order. A missing value is a
+`ConfigError` that names the variable to set.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from emerald_cli.errors import ConfigError
+
+DEFAULT_ZONE = "America/Argentina/Buenos_Aires"
+CONFIG_KEYS = ("defaults", "routers", "ispcube", "smartolt")
+
+
+@dataclass(frozen=True)
+class ISPCubeAccount:
+    """ISPCubeAccount(url="https://online99.ispcube.com/api", client_id="77", username="api", …)"""
+
+    url: str
+    api_key: str = field(repr=False)
+    client_id: str
+    username: str
+    password: str = field(repr=False)
+    page_size: int = 500
+    zone: str = DEFAULT_ZONE
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SmartOLTAccount:
+    """SmartOLTAccount(url="https://isp.smartolt.com/api", full_export=False, …)"""
+
+    url: str
+    token: str = field(repr=False)
+    page_size: int = 100
+    full_export: bool = False
+    zone: str = DEFAULT_ZONE
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+
+# setting name → (environment variable, config key, secret?)
+ISPCUBE_SETTINGS = {
+    "url": ("EMERALD_ISPCUBE_URL", "url", False),
+    "api_key": ("EMERALD_ISPCUBE_API_KEY", "api_key", True),
+    "client_id": ("EMERALD_ISPCUBE_CLIENT_ID", "client_id", False),
+    "username": ("EMERALD_ISPCUBE_USER", "username", False),
+    "password": ("EMERALD_ISPCUBE_PASSWORD", "password", True),
+}
+SMARTOLT_SETTINGS = {
+    "url": ("EMERALD_SMARTOLT_URL", "url", False),
+    "token": ("EMERALD_SMARTOLT_TOKEN", "token", True),
+}
+OPTIONAL_KEYS = {
+    "ispcube": ("page_size", "time_zone"),
+    "smartolt": ("page_size", "full_export", "time_zone"),
+}
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """The config file as a dict ({} when there is none); bad files fail with one line."""
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found: fix --config or EMERALD_CONFIG"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error}): fix the file") from None
+
+    unknown = sorted(set(document) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown table {unknown[0]!r}: allowed: {', '.join(CONFIG_KEYS)}"
+        )
+    return document
+
+
+def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
+    table = _table(config_path, "ispcube")
+    values, origins = _resolve(config_path, "ispcube", table, ISPCUBE_SETTINGS)
+    return ISPCubeAccount(
+        **values,
+        page_size=_positive_int(config_path, "ispcube", table, "page_size", 500),
+        zone=_zone(config_path, "ispcube", table),
+        origins=origins,
+    )
+
+
+def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
+    table = _table(config_path, "smartolt")
+    values, origins = _resolve(config_path, "smartolt", table, SMARTOLT_SETTINGS)
+    full_export = table.get("full_export", False)
+    if not isinstance(full_export, bool):
+        raise ConfigError(f"{config_path}: [smartolt] full_export must be true or false")
+    return SmartOLTAccount(
+        **values,
+        page_size=_positive_int(config_path, "smartolt", table, "page_size", 100),
+        full_export=full_export,
+        zone=_zone(config_path, "smartolt", table),
+        origins=origins,
+    )
+
+
+def _table(config_path: Path | None, name: str) -> dict[str, Any]:
+    table = read_config(config_path).get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config_path}: [{name}] must be a table")
+
+    allowed = (
+        *(
+            key
+            for _, key, _ in (
+                ISPCUBE_SETTINGS if name == "ispcube" else SMARTOLT_SETTINGS
+            ).values()
+        ),
+        *OPTIONAL_KEYS[name],
+    )
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(
+                f"{config_path}: [{name}]: unknown key {key!r}: allowed: {', '.join(allowed)}"
+            )
+    return table
+
+
+def _resolve(
+    config_path: Path | None,
+    section: str,
+    table: dict[str, Any],
+    settings: dict[str, tuple[str, str, bool]],
+) -> tuple[dict[str, str], dict[str, str]]:
+    values: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for name, (variable, key, _secret) in settings.items():
+        value, origin = _one(config_path, section, table, variable, key)
+        values[name], origins[name] = value, origin
+    return values, origins
+
+
+def _one(
+    config_path: Path | None, section: str, table: dict[str, Any], variable: str, key: str
+) -> tuple[str, str]:
+    if os.environ.get(variable):
+        return os.environ[variable], f"env {variable}"
+
+    file_variable = f"{variable}_FILE"
+    if os.environ.get(file_variable):
+        path = Path(os.environ[file_variable])
+        try:
+            return path.read_text(encoding="utf-8").strip("\r\n"), f"file {path}"
+        except OSError as error:
+            raise ConfigError(
+                f"{file_variable}={path} cannot be read ({error.strerror}): fix the path"
+            ) from None
+
+    if key in table:
+        value = table[key]
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            raise ConfigError(f"{config_path}: [{section}] {key} must be non-empty text")
+        return str(value), f"{config_path} [{section}]"
+
+    where = f" or {key} in [{section}] of {config_path}" if config_path else ""
+    raise ConfigError(f"{section} is not configured: set {variable} (or {file_variable}){where}")
+
+
+def _positive_int(
+    config_path: Path | None, section: str, table: dict[str, Any], key: str, default: int
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{config_path}: [{section}] {key} must be a whole number above 0")
+    return value
+
+
+def _zone(config_path: Path | None, section: str, table: dict[str, Any]) -> str:
+    zone = os.environ.get("EMERALD_TIME_ZONE") or table.get("time_zone") or DEFAULT_ZONE
+    try:
+        ZoneInfo(str(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"time zone {zone!r} (EMERALD_TIME_ZONE or [{section}] time_zone) is unknown: "
+            "use a name like America/Argentina/Buenos_Aires"
+        ) from None
+    return str(zone)

@@ -1,0 +1,180 @@
+"""Run an API source as a list of streams, each read whole and written all-or-nothing.
+
+A stream (customers, connections, ONUs, ...) is written only after it was read completely and
+normalised; any failure part-way leaves its stored tables exactly as they were and becomes the
+stream's status in the run history. After a rate-limit answer the source is not called again
+in this run: the streams still to come are recorded as rate limited, not attempted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from emerald_cli.engine.run import SyncRun, TargetReport
+from emerald_cli.errors import DatabaseError
+from emerald_cli.sources.errors import RateLimited, SourceError
+from emerald_cli.sources.streams import Skipped
+from emerald_cli.store import schema
+from emerald_cli.store.snapshot import ChangeCounts, write_snapshot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TableSnapshot:
+    """The complete new content of one table, as rows keyed by column name."""
+
+    table: str
+    key: tuple[str, ...]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class StreamData:
+    """What one stream produced: its table snapshots, and the records left out, and why."""
+
+    snapshots: list[TableSnapshot] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # Run inside the stream's transaction after its snapshots (e.g. nodes → routers).
+    extra_write: Callable[[sa.Connection, datetime], dict[str, Any]] | None = None
+
+
+@dataclass
+class Stream:
+    """One API stream: how to read it and how to turn what was read into table snapshots."""
+
+    name: str
+    read: Callable[[], Any]
+    shape: Callable[[Any], StreamData]
+
+
+@dataclass
+class StreamProgress:
+    """Callbacks for the terminal display."""
+
+    started: Callable[[str], None] = lambda _name: None
+    finished: Callable[[TargetReport], None] = lambda _report: None
+
+
+def run_streams(
+    run: SyncRun,
+    engine: sa.Engine,
+    streams: Iterable[Stream],
+    requests_made: Callable[[], int],
+    progress: StreamProgress | None = None,
+) -> None:
+    """Read and write each stream in turn, recording one target per stream."""
+    progress = progress or StreamProgress()
+    stopped_by: RateLimited | None = None
+
+    for stream in streams:
+        progress.started(stream.name)
+        if stopped_by is not None:
+            report = _not_called(stream.name, stopped_by)
+        else:
+            report, stopped_by = _one_stream(engine, stream, requests_made, run.report.dry_run)
+        run.record(report)
+        progress.finished(report)
+
+
+def _one_stream(
+    engine: sa.Engine, stream: Stream, requests_made: Callable[[], int], dry_run: bool
+) -> tuple[TargetReport, RateLimited | None]:
+    """The stream's report, and the rate limit that stopped it, if one did."""
+    started, requests_before = time.monotonic(), requests_made()
+    report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1)
+    limited = None
+
+    try:
+        data = stream.shape(stream.read())
+        report.counts, report.detail = _write(engine, data, dry_run)
+    except RateLimited as error:
+        report.status, report.error = error.status, str(error)
+        report.retry_after, limited = error.retry_after, error
+    except SourceError as error:
+        report.status, report.error = error.status, str(error)
+    except DatabaseError:
+        raise
+    except Exception as error:
+        logger.exception("stream=%s status=crashed", stream.name)
+        report.status, report.error = "crashed", f"{type(error).__name__}: {error}"
+
+    report.duration_s = round(time.monotonic() - started, 3)
+    report.detail["requests"] = requests_made() - requests_before
+    logger.info(
+        "stream=%s status=%s requests=%d duration=%.2fs%s",
+        stream.name,
+        report.status,
+        report.detail["requests"],
+        report.duration_s,
+        f" error={report.error}" if report.error else "",
+    )
+    return report, limited
+
+
+def _write(
+    engine: sa.Engine, data: StreamData, dry_run: bool
+) -> tuple[ChangeCounts, dict[str, Any]]:
+    """Every table of the stream in one transaction: all of them change, or none."""
+    now = datetime.now(UTC)
+    total = ChangeCounts()
+    detail: dict[str, Any] = {}
+
+    try:
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            for snapshot in data.snapshots:
+                counts = write_snapshot(
+                    conn,
+                    schema.metadata.tables[snapshot.table],
+                    {},
+                    snapshot.key,
+                    snapshot.rows,
+                    now,
+                    dry_run=dry_run,
+                )
+                detail[snapshot.table] = counts.as_dict()
+                total = total + counts
+            if data.extra_write is not None:
+                detail.update(data.extra_write(conn, now))
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+    except sa.exc.DBAPIError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise DatabaseError(
+            f"the database failed while writing {', '.join(detail) or 'a stream'} ({reason}): "
+            "streams already written are kept, this one was rolled back; run the sync again"
+        ) from None
+
+    if data.skipped:
+        detail["skipped"] = len(data.skipped)
+        detail["skipped_examples"] = [item.reason for item in data.skipped[:5]]
+    return total, detail
+
+
+def _not_called(name: str, cause: RateLimited) -> TargetReport:
+    when = cause.retry_after.isoformat(timespec="seconds") if cause.retry_after else "later"
+    return TargetReport(
+        name=name,
+        status="rate_limited",
+        kind="stream",
+        error=f"not called: the rate limit of {cause.method} was reached; try after {when}",
+        retry_after=cause.retry_after,
+    )
+
+
+def columns_of(record: Any, renamed: dict[str, str] | None = None) -> dict[str, Any]:
+    """A record dataclass as a row: its fields, some renamed (e.g. id → customer_id)."""
+    renamed = renamed or {}
+    return {
+        renamed.get(item.name, item.name): getattr(record, item.name) for item in fields(record)
+    }
