@@ -32,6 +32,8 @@ class ISPCubeAccount:
     password: str = field(repr=False)
     page_size: int = 500
     zone: str = DEFAULT_ZONE
+    timeout: float = 60.0
+    retries: int = 3
     origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -44,6 +46,8 @@ class SmartOLTAccount:
     page_size: int = 100
     full_export: bool = False
     zone: str = DEFAULT_ZONE
+    timeout: float = 60.0
+    retries: int = 3
     origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -60,8 +64,8 @@ SMARTOLT_SETTINGS = {
     "token": ("EMERALD_SMARTOLT_TOKEN", "token", True),
 }
 OPTIONAL_KEYS = {
-    "ispcube": ("page_size", "time_zone"),
-    "smartolt": ("page_size", "full_export", "time_zone"),
+    "ispcube": ("page_size", "time_zone", "timeout", "retries"),
+    "smartolt": ("page_size", "full_export", "time_zone", "timeout", "retries"),
 }
 
 
@@ -94,6 +98,8 @@ def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
         **values,
         page_size=_positive_int(config_path, "ispcube", table, "page_size", 500),
         zone=_zone(config_path, "ispcube", table),
+        timeout=_seconds(config_path, "ispcube", table),
+        retries=_positive_int(config_path, "ispcube", table, "retries", 3, low=0),
         origins=origins,
     )
 
@@ -109,6 +115,8 @@ def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
         page_size=_positive_int(config_path, "smartolt", table, "page_size", 100),
         full_export=full_export,
         zone=_zone(config_path, "smartolt", table),
+        timeout=_seconds(config_path, "smartolt", table),
+        retries=_positive_int(config_path, "smartolt", table, "retries", 3, low=0),
         origins=origins,
     )
 
@@ -176,12 +184,27 @@ def _one(
 
 
 def _positive_int(
-    config_path: Path | None, section: str, table: dict[str, Any], key: str, default: int
+    config_path: Path | None,
+    section: str,
+    table: dict[str, Any],
+    key: str,
+    default: int,
+    low: int = 1,
 ) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{config_path}: [{section}] {key} must be a whole number above 0")
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{config_path}: [{section}] {key} must be a whole number from {low}")
     return value
+
+
+def _seconds(config_path: Path | None, section: str, table: dict[str, Any]) -> float:
+    """Seconds to wait for one answer: a hung API must not hold the nightly run forever."""
+    value = table.get("timeout", 60.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(
+            f"{config_path}: [{section}] timeout must be a number of seconds above 0"
+        )
+    return float(value)
 
 
 def _zone(config_path: Path | None, section: str, table: dict[str, Any]) -> str:

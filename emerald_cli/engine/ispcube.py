@@ -48,6 +48,8 @@ def sync_ispcube(
         account.username,
         account.password,
         page_size=account.page_size,
+        read_timeout=account.timeout,
+        retries=account.retries,
     )
     streams = [
         Stream("plans", client.plans, _plans),

@@ -45,7 +45,12 @@ def sync_smartolt(
 ) -> SyncRun:
     """Read every SmartOLT stream and store it; one target per stream in the run history."""
     client = SmartOLTClient(
-        account.url, account.token, page_size=account.page_size, full_export=account.full_export
+        account.url,
+        account.token,
+        page_size=account.page_size,
+        full_export=account.full_export,
+        read_timeout=account.timeout,
+        retries=account.retries,
     )
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
         streams = [
