@@ -293,6 +293,8 @@ customers = _saas_table(
     _money("debt"),
     _money("duedebt"),
     *(sa.Column(name, sa.Boolean) for name in ("block", "free", "speed_limited", "temporary")),
+    # ISPCube's free-text fields, whatever each ISP uses them for.
+    *_texts("extra1", "extra2"),
     *(
         sa.Column(name, UtcDateTime())
         for name in ("start_date", "created_at", "updated_at", "deleted_at")

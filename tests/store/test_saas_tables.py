@@ -90,6 +90,8 @@ SENT: dict[str, dict[str, Any]] = {
         "free": False,
         "speed_limited": False,
         "temporary": True,
+        "extra1": "ZONA NORTE",
+        "extra2": None,
         "start_date": datetime(2023, 3, 1, 0, 0, tzinfo=BUENOS_AIRES),
         "created_at": datetime(2023, 3, 1, 13, 10, tzinfo=UTC),
         "updated_at": datetime(2024, 6, 9, 22, 41, 5, 250000, tzinfo=BUENOS_AIRES),

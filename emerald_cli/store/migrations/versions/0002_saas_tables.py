@@ -92,6 +92,7 @@ def _create_ispcube_tables() -> None:
         *_numbers(16, 12, "lat", "lng"),
         *_numbers(14, 2, "debt", "duedebt"),
         *(sa.Column(name, sa.Boolean) for name in ("block", "free", "speed_limited", "temporary")),
+        *_texts("extra1", "extra2"),
         *(_timestamp(name) for name in ("start_date", "created_at", "updated_at", "deleted_at")),
     )
     _create_snapshot_table(
