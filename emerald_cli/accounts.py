@@ -32,7 +32,7 @@ class ISPCubeAccount:
     password: str = field(repr=False)
     page_size: int = 500
     zone: str = DEFAULT_ZONE
-    timeout: float = 60.0
+    timeout: float = 120.0
     retries: int = 3
     origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -46,7 +46,7 @@ class SmartOLTAccount:
     page_size: int = 100
     full_export: bool = False
     zone: str = DEFAULT_ZONE
-    timeout: float = 60.0
+    timeout: float = 120.0
     retries: int = 3
     origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -198,8 +198,8 @@ def _positive_int(
 
 
 def _seconds(config_path: Path | None, section: str, table: dict[str, Any]) -> float:
-    """Seconds to wait for one answer: a hung API must not hold the nightly run forever."""
-    value = table.get("timeout", 60.0)
+    """Seconds one API answer may take in all: a hung API must not hold the nightly run."""
+    value = table.get("timeout", 120.0)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(
             f"{config_path}: [{section}] timeout must be a number of seconds above 0"

@@ -49,6 +49,7 @@ def sync_ispcube(
         account.password,
         page_size=account.page_size,
         read_timeout=account.timeout,
+        total_timeout=account.timeout,
         retries=account.retries,
     )
     streams = [

@@ -50,6 +50,7 @@ def sync_smartolt(
         page_size=account.page_size,
         full_export=account.full_export,
         read_timeout=account.timeout,
+        total_timeout=account.timeout,
         retries=account.retries,
     )
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:

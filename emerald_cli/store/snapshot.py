@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,9 @@ MANAGED_COLUMNS = frozenset({"id", "first_seen_at", "last_seen_at", "removed_at"
 # Attribute names refused inside a JSON `extra` value: secrets are never stored.
 FORBIDDEN_EXTRA_KEYS = frozenset({"password"})
 
+# Values of a forbidden key that hold no secret: the normalisers' mask, or nothing.
+HARMLESS_SECRET_VALUES = (None, "", "<redacted>")
+
 # Value types a row can hold without a closer look: what a router sends, or nothing.
 TEXT_OR_NULL = frozenset({str, type(None)})
 
@@ -57,6 +61,9 @@ class _Layout:
     key_defaults: dict[str, Any]
     text_columns: frozenset[str]
     allowed: frozenset[str]
+    # The smallest step of each fixed-point column: incoming decimals are rounded to it, so
+    # "-28.105" compares equal to the "-28.11" the database kept.
+    decimal_steps: dict[str, Decimal]
 
     def where_scope(self) -> list[sa.ColumnElement[bool]]:
         return [self.table.c[name] == value for name, value in self.scope.items()]
@@ -151,6 +158,13 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
             column.name for column in table.c if isinstance(column.type, sa.String)
         ),
         allowed=frozenset((*scope, *key_columns, *value_columns)),
+        decimal_steps={
+            column.name: Decimal(1).scaleb(-column.type.scale)
+            for column in table.c
+            if isinstance(column.type, sa.Numeric)
+            and not isinstance(column.type, sa.Float)
+            and column.type.scale is not None
+        },
     )
 
 
@@ -226,6 +240,8 @@ def _key_value(layout: _Layout, name: str, value: Any) -> Any:
 
 def _value(layout: _Layout, name: str, value: Any) -> Any:
     """The value as stored: text stays as sent, a dict or list becomes canonical JSON."""
+    if isinstance(value, Decimal) and name in layout.decimal_steps:
+        return value.quantize(layout.decimal_steps[name], rounding=ROUND_HALF_UP)
     if value is None or isinstance(value, str) or name not in layout.text_columns:
         return value
 
@@ -239,7 +255,11 @@ def _value(layout: _Layout, name: str, value: Any) -> Any:
 
 def _json_text(layout: _Layout, name: str, value: dict[str, Any] | list[Any]) -> str:
     if isinstance(value, dict):
-        forbidden = FORBIDDEN_EXTRA_KEYS & value.keys()
+        forbidden = {
+            key
+            for key in FORBIDDEN_EXTRA_KEYS & value.keys()
+            if value[key] not in HARMLESS_SECRET_VALUES
+        }
         if forbidden:
             raise ValueError(
                 f"{layout.table.name}.{name} holds {', '.join(sorted(forbidden))}: "

@@ -487,11 +487,6 @@ def test_many_typed_rows_are_unchanged_the_second_time(engine: sa.Engine) -> Non
     assert snapshot(engine, onus, rows, T1) == ChangeCounts(unchanged=2000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_snapshot compares a Decimal finer than the column's scale with the rounded "
-    "stored value, so the row counts as updated on every run",
-)
 def test_a_level_finer_than_the_column_is_unchanged_the_second_time(engine: sa.Engine) -> None:
     row = {**SENT["onu_signals"], "signal_1490": Decimal("-28.105")}
     snapshot(engine, TABLES["onu_signals"], [row], T0)
@@ -499,11 +494,6 @@ def test_a_level_finer_than_the_column_is_unchanged_the_second_time(engine: sa.E
     assert snapshot(engine, TABLES["onu_signals"], [row], T1) == ChangeCounts(unchanged=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_snapshot refuses any JSON holding a `password` key, even one the SmartOLT "
-    "normaliser has already replaced by <redacted>",
-)
 def test_an_onu_raw_with_its_password_redacted_is_stored(engine: sa.Engine) -> None:
     row = {**SENT["onus"], "raw": {**ONU_RAW, "password": "<redacted>"}}
 
