@@ -95,6 +95,8 @@ def _signals(rows: list[dict[str, Any]], run_id: int | None) -> StreamData:
     rows_out, skipped = _by_external_id("onu_signals", parsed.records, parsed.skipped)
 
     def append_readings(conn: sa.Connection, now: datetime) -> dict[str, Any]:
+        # One reading per ONU, the same one onu_signals keeps when an id repeats.
+        latest = {row["unique_external_id"]: row for row in rows_out}
         readings = [
             {
                 "unique_external_id": row["unique_external_id"],
@@ -104,7 +106,7 @@ def _signals(rows: list[dict[str, Any]], run_id: int | None) -> StreamData:
                 "signal_1490": row["signal_1490"],
                 "run_id": run_id,
             }
-            for row in rows_out
+            for row in latest.values()
         ]
         return {
             "onu_signal_readings": {

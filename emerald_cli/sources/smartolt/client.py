@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import requests
@@ -162,9 +163,10 @@ class SmartOLTClient:
         error = body.get("error")
         text = " ".join(str(error).split())[:120] if error else "no reason given"
         if LIMIT_WORDS.search(text):
+            # This answer names no time; SmartOLT's limits are hourly, so the next hour is safe.
             return RateLimited(
                 method,
-                None,
+                datetime.now(UTC) + timedelta(hours=1),
                 message=f"{VENDOR} rate limit reached for {method} (200 with {text!r}): "
                 "calls stopped; try again next hour or poll less often",
             )

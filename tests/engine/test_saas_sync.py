@@ -1,0 +1,257 @@
+"""`sync ispcube` and `sync smartolt` against the lab's HTTP servers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from emerald_cli.accounts import ISPCubeAccount, SmartOLTAccount
+from emerald_cli.engine.ispcube import sync_ispcube
+from emerald_cli.engine.run import RunReport
+from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.lab.billing import Billing, build_billing
+from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.smartolt import SmartOLTLab
+from emerald_cli.store import schema
+
+API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
+
+
+@pytest.fixture
+def billing() -> Billing:
+    return build_billing(build_fleet(seed=11, routers=3, secrets=20))
+
+
+@pytest.fixture
+def ispcube(billing: Billing) -> Iterator[ISPCubeLab]:
+    lab = ISPCubeLab(billing, API_KEY, CLIENT_ID, USER, PASSWORD, trickle_interval=0.5)
+    with lab:
+        yield lab
+
+
+@pytest.fixture
+def smartolt(billing: Billing) -> Iterator[SmartOLTLab]:
+    with SmartOLTLab(billing, TOKEN, trickle_interval=0.5) as lab:
+        yield lab
+
+
+def ispcube_account(lab: ISPCubeLab, **changes: Any) -> ISPCubeAccount:
+    settings = {
+        "url": lab.url,
+        "api_key": API_KEY,
+        "client_id": CLIENT_ID,
+        "username": USER,
+        "password": PASSWORD,
+        "timeout": 1.0,
+        "retries": 1,
+        **changes,
+    }
+    return ISPCubeAccount(**settings)
+
+
+def smartolt_account(lab: SmartOLTLab, **changes: Any) -> SmartOLTAccount:
+    return SmartOLTAccount(
+        **{"url": lab.url, "token": TOKEN, "timeout": 1.0, "retries": 1, **changes}
+    )
+
+
+def statuses(report: RunReport) -> dict[str, str]:
+    return {target.name: target.status for target in report.targets}
+
+
+def table(engine: sa.Engine, name: str, key: str) -> dict[Any, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.metadata.tables[name])).mappings().all()
+    return {row[key]: dict(row) for row in rows}
+
+
+def test_ispcube_streams_land_typed(engine, ispcube: ISPCubeLab, billing: Billing):
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert run.report.status == "ok"
+    assert statuses(run.report) == dict.fromkeys(
+        ("plans", "nodes", "customers", "connections"), "ok"
+    )
+    customers = table(engine, "customers", "customer_id")
+    assert sorted(customers) == sorted(row["id"] for row in billing.customers)
+
+    first = customers[1001]
+    assert (first["code"], first["status"], first["lat"], first["lng"]) == (
+        "000101",
+        "enabled",
+        None,
+        None,
+    )
+    assert (first["block"], first["free"], first["debt"]) == (True, False, Decimal("0.00"))
+    assert first["created_at"].astimezone(UTC) == datetime(2021, 1, 1, 3, 0, tzinfo=UTC)
+    # "2021-01-01 00:00:00" is account-local: midnight in Buenos Aires is 03:00 UTC.
+    assert first["start_date"].astimezone(UTC) == datetime(2021, 1, 1, 3, 0, tzinfo=UTC)
+
+    plans = table(engine, "plans", "plan_id")
+    assert {plan_id: row["name"] for plan_id, row in plans.items()} == {
+        plan["id"]: plan["name"] for plan in billing.plans
+    }
+    emails = table(engine, "customer_emails", "email")
+    assert emails["cliente0@example.com"]["customer_id"] == 1001
+
+
+def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube: ISPCubeLab):
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    with engine.connect() as conn:
+        routers = conn.execute(
+            sa.text("SELECT name, host, port, node_id, source FROM routers ORDER BY node_id")
+        ).all()
+    assert [tuple(row) for row in routers] == [
+        ("router-000", "127.0.0.1", 8728, 1, "ispcube"),
+        ("router-001", "127.0.0.1", 8728, 2, "ispcube"),
+        ("router-002", "127.0.0.1", 8728, 3, "ispcube"),
+        ("router-gone", "127.0.0.1", 1, 901, "ispcube"),
+    ]
+    nodes = {t.name: t for t in run.report.targets}["nodes"]
+    assert nodes.detail["skipped"] == 1
+    assert "NODO SIN IP" in nodes.detail["skipped_examples"][0]
+
+
+def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing: Billing):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    billing.customers[3]["name"] = "CLIENTE RENOMBRADO"
+    gone = billing.connections.pop(5)
+    billing.plans.append({"id": 99, "name": "FIBRA 1000", "speed": "1000", "comment": ""})
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    detail = {t.name: t.detail for t in run.report.targets}
+    assert detail["customers"]["customers"] == {
+        "inserted": 0,
+        "updated": 1,
+        "unchanged": len(billing.customers) - 1,
+        "removed": 0,
+    }
+    assert detail["connections"]["connections"]["removed"] == 1
+    assert detail["plans"]["plans"]["inserted"] == 1
+    assert table(engine, "plans", "plan_id")[99]["comment"] is None
+    assert table(engine, "connections", "connection_id")[gone["id"]]["removed_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("mode", "options", "status"),
+    [
+        ("status", {"status": 500}, "api_error"),
+        ("status", {"status": 502}, "api_error"),
+        ("truncated", {}, "api_error"),
+        ("html_200", {}, "api_error"),
+        ("hang", {}, "timeout"),
+        ("trickle", {}, "timeout"),
+        ("repeat_page", {}, "api_error"),
+    ],
+)
+def test_a_failing_stream_keeps_its_stored_rows(
+    engine, ispcube: ISPCubeLab, billing: Billing, mode: str, options: dict, status: str
+):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = table(engine, "customers", "customer_id")
+    billing.customers[0]["name"] = "MUST NOT ARRIVE"
+    billing.plans[0]["name"] = "ARRIVES"
+    ispcube.fault("customers", mode, **options)
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert statuses(run.report) == {
+        "plans": "ok",
+        "nodes": "ok",
+        "customers": status,
+        "connections": "ok",
+    }
+    assert run.report.status == "partial"
+    assert table(engine, "customers", "customer_id") == before
+    assert table(engine, "plans", "plan_id")[billing.plans[0]["id"]]["name"] == "ARRIVES"
+
+
+def test_a_passing_server_error_is_retried(engine, ispcube: ISPCubeLab):
+    ispcube.fault("connections", "status", status=504, times=1)
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert statuses(run.report)["connections"] == "ok"
+
+
+def test_wrong_credentials_fail_every_stream(engine, ispcube: ISPCubeLab):
+    run = sync_ispcube(engine, ispcube_account(ispcube, password="wrong"))
+
+    assert set(statuses(run.report).values()) == {"auth_failed"}
+    assert run.report.status == "failed"
+    assert all("wrong" not in (t.error or "") for t in run.report.targets)
+
+
+def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab):
+    ispcube.expire_token_after = 2
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert run.report.status == "ok"
+    assert ispcube.tokens_issued >= 2
+
+
+def test_requests_per_run_are_recorded(engine, ispcube: ISPCubeLab, billing: Billing):
+    run = sync_ispcube(engine, ispcube_account(ispcube, page_size=25))
+
+    requests = {t.name: t.detail["requests"] for t in run.report.targets}
+    pages = -(-len(billing.customers) // 25) + (len(billing.customers) % 25 == 0)
+    # One login (made by the first stream), one call per listing, customers page by page
+    # until an empty page.
+    assert requests == {"plans": 2, "nodes": 1, "customers": pages + 1, "connections": 1}
+
+
+def test_smartolt_streams_and_signal_history(engine, smartolt: SmartOLTLab, billing: Billing):
+    first = sync_smartolt(engine, smartolt_account(smartolt))
+    second = sync_smartolt(engine, smartolt_account(smartolt))
+
+    assert first.report.status == second.report.status == "ok"
+    onus = table(engine, "onus", "unique_external_id")
+    raw = billing.onus[0]
+    stored = onus[raw["unique_external_id"]]
+    assert (stored["olt_id"], stored["board"], stored["port"], stored["onu"]) == (1, 0, 0, 0)
+    assert stored["signal_1490"] == Decimal(raw["signal_1490"].removesuffix(" dBm"))
+    counted: dict[str, int] = {}
+    for row in billing.onus:
+        counted[row["unique_external_id"]] = counted.get(row["unique_external_id"], 0) + 1
+    unknown = [
+        row
+        for row in billing.onus
+        if row["signal_1490"] in ("-", "", None) and counted[row["unique_external_id"]] == 1
+    ]
+    assert unknown
+    for row in unknown:
+        key = row["unique_external_id"]
+        assert table(engine, "onu_signals", "unique_external_id")[key]["signal_1490"] is None
+    with engine.connect() as conn:
+        readings = conn.execute(sa.text("SELECT count(*) FROM onu_signal_readings")).scalar()
+    signals = len(table(engine, "onu_signals", "unique_external_id"))
+    assert readings == 2 * signals
+
+
+@pytest.mark.parametrize("style", ["429", "200"])
+def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style: str):
+    with SmartOLTLab(billing, TOKEN, rate_limit_style=style) as lab:
+        sync_smartolt(engine, smartolt_account(lab))
+        before = table(engine, "onus", "unique_external_id")
+        with SmartOLTLab(billing, TOKEN, rate_limit_style=style, hourly_budget=2) as tight:
+            billing.onus[0]["name"] = "MUST NOT ARRIVE"
+            run = sync_smartolt(engine, smartolt_account(tight, page_size=10))
+            calls_after_limit = tight.rate_limited_answers
+
+    assert statuses(run.report)["olts"] == "ok"
+    assert statuses(run.report)["onus"] == "rate_limited"
+    assert statuses(run.report)["onu_statuses"] == "rate_limited"
+    assert statuses(run.report)["onu_signals"] == "rate_limited"
+    assert calls_after_limit == 1
+    limited = {t.name: t for t in run.report.targets}["onus"]
+    assert limited.retry_after is not None
+    assert table(engine, "onus", "unique_external_id") == before
