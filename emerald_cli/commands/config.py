@@ -8,7 +8,14 @@ import typer
 from rich.table import Table
 
 from emerald_cli import console
+from emerald_cli.accounts import (
+    ISPCUBE_SETTINGS,
+    SMARTOLT_SETTINGS,
+    ispcube_account,
+    smartolt_account,
+)
 from emerald_cli.commands.options import (
+    ConfigFile,
     DatabaseUrl,
     InventoryFile,
     JsonOutput,
@@ -16,6 +23,7 @@ from emerald_cli.commands.options import (
     prepare,
 )
 from emerald_cli.config import load_inventory, mask_url
+from emerald_cli.errors import ConfigError
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 
@@ -26,9 +34,12 @@ def show(
     inventory: InventoryFile = None,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
 ) -> None:
     """Print every effective setting and its origin (flag, env, file or default)."""
-    settings = prepare(database_url=database_url, inventory=inventory, quiet=json_output)
+    settings = prepare(
+        database_url=database_url, inventory=inventory, config=config, quiet=json_output
+    )
     rows: list[dict[str, Any]] = []
     for name, setting in settings.items():
         value = mask_url(setting.value) if name == "database_url" else setting.value
@@ -58,12 +69,38 @@ def show(
                 }
             )
 
+    accounts = _accounts(settings.config.value)
     if json_output:
-        console.print_json({"settings": rows, "routers": routers})
+        console.print_json({"settings": rows, "routers": routers, "accounts": accounts})
         return
     _print_table("settings", rows)
     if routers:
         _print_table(f"routers ({settings.inventory.value})", routers)
+    for name, values in accounts.items():
+        _print_table(name, [{"setting": key, "value": value} for key, value in values.items()])
+
+
+def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
+    """Each API account's settings with their origin; secrets masked, gaps explained."""
+    shown: dict[str, dict[str, Any]] = {}
+    loaders = (
+        ("ispcube", ispcube_account, ISPCUBE_SETTINGS),
+        ("smartolt", smartolt_account, SMARTOLT_SETTINGS),
+    )
+    for name, load, settings in loaders:
+        try:
+            account = load(config_path)
+        except ConfigError as error:
+            shown[name] = {"error": str(error)}
+            continue
+        values: dict[str, Any] = {}
+        for field, (_variable, _key, secret) in settings.items():
+            origin = account.origins[field]
+            value = "********" if secret else getattr(account, field)
+            values[field] = f"{value} ({origin})"
+        values.update(page_size=account.page_size, time_zone=account.zone, timeout=account.timeout)
+        shown[name] = values
+    return shown
 
 
 def _tls(tls: Any) -> str:

@@ -19,12 +19,25 @@ from emerald_cli.commands.options import exits_cleanly, prepare
 from emerald_cli.config import load_inventory
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
+from emerald_cli.lab.billing import build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
+from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
+from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
 app = typer.Typer(help="Fake routers on loopback, for demos and tests.", no_args_is_help=True)
+
+# The lab's own SaaS credentials: api key, client id, user, password; and SmartOLT's token.
+LAB_ISPCUBE = ("lab-api-key", "77", "api", "lab-ispcube-password")
+ISPCUBE_VARIABLES = (
+    "EMERALD_ISPCUBE_API_KEY",
+    "EMERALD_ISPCUBE_CLIENT_ID",
+    "EMERALD_ISPCUBE_USER",
+    "EMERALD_ISPCUBE_PASSWORD",
+)
+LAB_SMARTOLT_TOKEN = "lab-smartolt-token"
 
 # The demo's staged trouble: what an operator meets on a real night.
 DEMO_FAULTS = {"router-004": "wrong_password", "router-005": "refuse"}
@@ -41,19 +54,41 @@ def serve(
     inventory: Annotated[
         Path, typer.Option(help="Where to write the inventory that points at the lab.")
     ] = Path("lab-inventory.toml"),
+    findings: Annotated[
+        Path, typer.Option(help="Where to write the mismatches seeded across the sources.")
+    ] = Path("lab-findings.json"),
 ) -> None:
-    """Serve a lab fleet until Ctrl-C and write an inventory for `emerald sync mikrotik`."""
-    # TODO(#3): also start the ISPCube and SmartOLT lab servers built from the same fleet.
+    """Serve lab routers, ISPCube and SmartOLT until Ctrl-C; print the settings to use them."""
     fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
+    billing = build_billing(fleet)
     lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
+    ispcube = smartolt = None
     try:
+        for endpoint in lab.endpoints():
+            billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
+        ispcube = ISPCubeLab(billing, *LAB_ISPCUBE).start()
+        smartolt = SmartOLTLab(billing, LAB_SMARTOLT_TOKEN).start()
         write_inventory(inventory, lab.endpoints(), username=lab.username)
+        billing.write_findings(findings)
+
         for endpoint in lab.endpoints():
             console.note(f"{endpoint.name}  {endpoint.host}:{endpoint.port}  {endpoint.version}")
-        variables = " ".join(f"{name}={value}" for name, value in lab.environment().items())
-        console.note(f"inventory: {inventory}\nexport {variables}\nCtrl-C stops the lab.")
+        variables = {
+            **lab.environment(),
+            "EMERALD_ROUTER_USERNAME": lab.username,
+            "EMERALD_ISPCUBE_URL": ispcube.url,
+            **dict(zip(ISPCUBE_VARIABLES, LAB_ISPCUBE, strict=True)),
+            "EMERALD_SMARTOLT_URL": smartolt.url,
+            "EMERALD_SMARTOLT_TOKEN": LAB_SMARTOLT_TOKEN,
+        }
+        exports = "\n".join(f"export {name}={value}" for name, value in variables.items())
+        console.note(f"inventory: {inventory}\nfindings: {findings}\n{exports}")
+        console.note("Ctrl-C stops the lab.")
         serve_forever(lab)
     finally:
+        for server in (ispcube, smartolt):
+            if server is not None:
+                server.stop()
         lab.stop()
 
 

@@ -1,0 +1,157 @@
+"""Benchmark, run by hand: ISPCube and SmartOLT at volume into PostgreSQL, against a plain COPY.
+
+20,000 customers, 50,000 connections and 10,000 ONUs come from the lab servers over HTTP.
+A cold sync (empty tables) and a warm one (1% of the rows changed) are timed end to end:
+reading, normalising and writing. The yardstick is a plain COPY of the same typed rows into
+empty tables of the same shape on the same database. Target: warm within 3x of that COPY.
+
+Flags: --database-url (default: a fresh schema in postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from emerald_cli.accounts import ISPCubeAccount, SmartOLTAccount
+from emerald_cli.engine import ispcube as ispcube_engine
+from emerald_cli.engine import smartolt as smartolt_engine
+from emerald_cli.engine.database import open_store
+from emerald_cli.lab.billing import Billing, build_billing
+from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.smartolt import SmartOLTLab
+
+CREDENTIALS = ("bench-key", "77", "api", "bench-pass")
+TOKEN = "bench-token"
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def main() -> None:
+    options = _arguments()
+    url, cleanup = _database(options.database_url)
+    billing = _world()
+    engine = open_store(url)
+
+    with (
+        ISPCubeLab(billing, *CREDENTIALS, unpaged_delay=0) as ispcube,
+        SmartOLTLab(billing, TOKEN, hourly_budget=10**6, burst_per_s=10**6) as smartolt,
+    ):
+        accounts = (
+            ISPCubeAccount(ispcube.url, *CREDENTIALS, page_size=1000),
+            SmartOLTAccount(smartolt.url, TOKEN),
+        )
+        cold, rows = _sync(engine, *accounts)
+        _change_one_percent(billing)
+        warm, _ = _sync(engine, *accounts)
+
+    copy = _plain_copy(engine, billing)
+    print(f"rows written per run: {rows}")
+    print(f"  cold sync : {cold:6.2f} s  {rows / cold:9,.0f} rows/s")
+    print(f"  warm sync : {warm:6.2f} s  {rows / warm:9,.0f} rows/s  (1% changed)")
+    print(f"  plain COPY: {copy:6.2f} s  {rows / copy:9,.0f} rows/s  (same rows, empty tables)")
+    print(f"  warm / COPY = {warm / copy:.2f}x (target <= 3x); cold / COPY = {cold / copy:.2f}x")
+    engine.dispose()
+    cleanup()
+
+
+def _world() -> Billing:
+    fleet = build_fleet(seed=5, routers=10, secrets=100)
+    billing = build_billing(fleet, customers=20_000, extra_connections=50_000 - 1_000)
+    billing.onus = billing.onus[:10_000]
+    return billing
+
+
+def _sync(
+    engine: sa.Engine, ispcube: ISPCubeAccount, smartolt: SmartOLTAccount
+) -> tuple[float, int]:
+    started = time.perf_counter()
+    runs = (
+        ispcube_engine.sync_ispcube(engine, ispcube).report,
+        smartolt_engine.sync_smartolt(engine, smartolt).report,
+    )
+    elapsed = time.perf_counter() - started
+
+    for report in runs:
+        if report.status != "ok":
+            raise SystemExit(f"the {report.source} sync did not succeed: {report.as_json()}")
+    counts = [report.counts.as_dict() for report in runs]
+    return elapsed, sum(sum(count.values()) for count in counts)
+
+
+def _change_one_percent(billing: Billing) -> None:
+    for customer in billing.customers[::100]:
+        customer["name"] = f"{customer['name']} (cambio)"
+    for connection in billing.connections[::100]:
+        connection["address"] = "Calle Nueva 1"
+    for onu in billing.onus[::100]:
+        onu["status"] = "Offline" if onu["status"] != "Offline" else "Online"
+
+
+def _plain_copy(engine: sa.Engine, billing: Billing) -> float:
+    """COPY the same typed rows into empty copies of the tables: the floor for any writer.
+
+    The rows are shaped by the engine's own stream functions, so both sides write the same.
+    """
+    data = [
+        ispcube_engine._customers(billing.customers, "America/Argentina/Buenos_Aires"),
+        ispcube_engine._connections(billing.connections),
+        smartolt_engine._onus(billing.onus, "America/Argentina/Buenos_Aires"),
+        smartolt_engine._statuses(billing.statuses(), "America/Argentina/Buenos_Aires"),
+        smartolt_engine._signals(billing.signals(), None),
+    ]
+    snapshots = [snapshot for stream in data for snapshot in stream.snapshots]
+
+    with engine.begin() as conn:
+        for snapshot in snapshots:
+            conn.execute(
+                sa.text(f"CREATE TEMP TABLE copy_{snapshot.table} (LIKE {snapshot.table})")
+            )
+    raw = engine.raw_connection()
+    started = time.perf_counter()
+    with raw.cursor() as cursor:
+        for snapshot in snapshots:
+            columns = list(snapshot.rows[0]) if snapshot.rows else []
+            names = ", ".join(f'"{name}"' for name in columns)
+            with cursor.copy(f"COPY copy_{snapshot.table} ({names}) FROM STDIN") as copy:
+                for row in snapshot.rows:
+                    copy.write_row([_plain(row[name]) for name in columns])
+    raw.commit()
+    elapsed = time.perf_counter() - started
+    raw.close()
+    return elapsed
+
+
+def _plain(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def _database(url: str | None) -> tuple[str, Any]:
+    if url:
+        return url, lambda: None
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(DEFAULT_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+    return f"{DEFAULT_URL}?options=-csearch_path%3D{name}", drop
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""`emerald sync ispcube|smartolt|all` as operators and scripts run them, against the lab."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emerald_cli.cli import app
+from emerald_cli.lab.billing import Billing, build_billing
+from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.routeros.server import RouterLab
+from emerald_cli.lab.smartolt import SmartOLTLab
+
+runner = CliRunner()
+API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "cli-key-123", "77", "api", "cli-pass-456", "tok-789"
+
+
+@pytest.fixture
+def labs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Billing, RouterLab]]:
+    """RouterOS, ISPCube and SmartOLT labs from one fleet, and the environment pointing at them."""
+    fleet = build_fleet(seed=11, routers=3, secrets=15)
+    billing = build_billing(fleet, seed_router_mismatches=False)
+    routers = RouterLab(fleet).start()
+    for endpoint in routers.endpoints():
+        billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
+    billing.nodes = [node for node in billing.nodes if node["id"] != 901]  # no dead node here
+
+    ispcube = ISPCubeLab(billing, API_KEY, CLIENT_ID, USER, PASSWORD).start()
+    smartolt = SmartOLTLab(billing, TOKEN).start()
+    environment = {
+        "EMERALD_HOME": str(tmp_path / "home"),
+        "EMERALD_ISPCUBE_URL": ispcube.url,
+        "EMERALD_ISPCUBE_API_KEY": API_KEY,
+        "EMERALD_ISPCUBE_CLIENT_ID": CLIENT_ID,
+        "EMERALD_ISPCUBE_USER": USER,
+        "EMERALD_ISPCUBE_PASSWORD": PASSWORD,
+        "EMERALD_SMARTOLT_URL": smartolt.url,
+        "EMERALD_SMARTOLT_TOKEN": TOKEN,
+        "EMERALD_ROUTER_USERNAME": routers.username,
+        "EMERALD_ROUTER_PASSWORD": routers.password,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("EMERALD_INVENTORY", raising=False)
+    yield billing, routers
+    for lab in (ispcube, smartolt, routers):
+        lab.stop()
+
+
+def invoke(database_url: str, *arguments: str):
+    return runner.invoke(app, [*arguments, "--database-url", database_url])
+
+
+def test_ispcube_nodes_are_the_routers_mikrotik_polls(labs, database_url: str):
+    first = invoke(database_url, "sync", "ispcube", "--json")
+    second = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert first.exit_code == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert (report["source"], report["status"]) == ("ispcube", "ok")
+    assert [t["name"] for t in report["targets"]] == ["connections", "customers", "nodes", "plans"]
+    assert second.exit_code == 0, second.stderr
+    polled = json.loads(second.stdout)["targets"]
+    assert {(t["name"], t["status"]) for t in polled} == {
+        ("router-000", "ok"),
+        ("router-001", "ok"),
+        ("router-002", "ok"),
+    }
+
+
+def test_sync_all_runs_the_three_sources(labs, database_url: str):
+    result = invoke(database_url, "sync", "all", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "ok"
+    assert [run["source"] for run in document["runs"]] == ["ispcube", "mikrotik", "smartolt"]
+
+
+def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, monkeypatch):
+    monkeypatch.delenv("EMERALD_SMARTOLT_TOKEN")
+
+    result = invoke(database_url, "sync", "smartolt")
+
+    assert result.exit_code == 2
+    assert "set EMERALD_SMARTOLT_TOKEN (or EMERALD_SMARTOLT_TOKEN_FILE)" in result.stderr
+
+
+def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp_path: Path):
+    secret = tmp_path / "api-key"
+    secret.write_text(API_KEY + "\n", encoding="utf-8")
+    monkeypatch.delenv("EMERALD_ISPCUBE_API_KEY")
+    monkeypatch.setenv("EMERALD_ISPCUBE_API_KEY_FILE", str(secret))
+
+    result = invoke(database_url, "sync", "ispcube", "--json", "--verbose")
+    shown = runner.invoke(app, ["config", "show", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    log = (tmp_path / "home" / "emerald.log").read_text(encoding="utf-8")
+    for text in (result.stdout, result.stderr, shown.stdout, log):
+        for value in (API_KEY, PASSWORD, TOKEN):
+            assert value not in text
+    accounts = json.loads(shown.stdout)["accounts"]
+    assert accounts["ispcube"]["api_key"] == f"******** (file {secret})"
+
+
+def test_wrong_ispcube_password_exits_one(labs, database_url, monkeypatch):
+    monkeypatch.setenv("EMERALD_ISPCUBE_PASSWORD", "not-it")
+
+    result = invoke(database_url, "sync", "ispcube", "--json")
+
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {t["status"] for t in report["targets"]} == {"auth_failed"}
