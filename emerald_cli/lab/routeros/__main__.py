@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, fault in options.faults:
         lab.configure(name, fault=fault)
 
+    # Before anything is printed: whoever reads the output may stop the lab at once.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda number, frame: _request_stop(stop, number, frame))
     lab.start()
     endpoints = lab.endpoints()
     if options.inventory is not None:
@@ -54,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_describe(endpoint, len(fleet.router(endpoint.name).secrets)), flush=True)
     print(f"password in ${DEFAULT_PASSWORD_ENV}; Ctrl-C to stop", flush=True)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda number, frame: _request_stop(stop, number, frame))
     serve_forever(lab, stop)
     return 0
 
