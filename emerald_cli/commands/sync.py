@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,8 +33,7 @@ from emerald_cli.store import schema
 
 app = typer.Typer(help="Pull data from a source into the database.", no_args_is_help=True)
 
-ISPCUBE_STREAMS = 4
-SMARTOLT_STREAMS = 4
+STREAMS = 4  # ISPCube and SmartOLT each read four streams
 
 Only = Annotated[
     list[str] | None, typer.Option("--only", help="Poll only this router (repeat for more).")
@@ -106,11 +106,8 @@ def ispcube(
     REDACTOR.add(account.api_key, account.password)
     engine = open_store(settings.database_url.value)
 
-    with console.target_progress(
-        ISPCUBE_STREAMS, console.interactive(json_output), "streams"
-    ) as shown:
-        run = sync_ispcube(engine, account, dry_run=dry_run, progress=_streams(shown))
-    finish(run.report, json_output)
+    show = console.interactive(json_output)
+    finish(_api_sync(sync_ispcube, engine, account, dry_run, show), json_output)
 
 
 @app.command("smartolt")
@@ -130,11 +127,8 @@ def smartolt(
     REDACTOR.add(account.token)
     engine = open_store(settings.database_url.value)
 
-    with console.target_progress(
-        SMARTOLT_STREAMS, console.interactive(json_output), "streams"
-    ) as shown:
-        run = sync_smartolt(engine, account, dry_run=dry_run, progress=_streams(shown))
-    finish(run.report, json_output)
+    show = console.interactive(json_output)
+    finish(_api_sync(sync_smartolt, engine, account, dry_run, show), json_output)
 
 
 @app.command("all")
@@ -165,20 +159,11 @@ def sync_all(
     engine = open_store(settings.database_url.value)
     show = console.interactive(json_output)
 
-    reports = []
-    with console.target_progress(ISPCUBE_STREAMS, show, "ispcube") as shown:
-        reports.append(
-            sync_ispcube(
-                engine, ispcube_settings, dry_run=dry_run, progress=_streams(shown)
-            ).report
-        )
-    reports.append(_mikrotik(engine, settings, [], dry_run, json_output).report)
-    with console.target_progress(SMARTOLT_STREAMS, show, "smartolt") as shown:
-        reports.append(
-            sync_smartolt(
-                engine, smartolt_settings, dry_run=dry_run, progress=_streams(shown)
-            ).report
-        )
+    reports = [
+        _api_sync(sync_ispcube, engine, ispcube_settings, dry_run, show),
+        _mikrotik(engine, settings, [], dry_run, json_output).report,
+        _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
+    ]
 
     status = _overall(reports)
     if json_output:
@@ -227,8 +212,13 @@ def _inventory(engine: sa.Engine, settings: Settings) -> Inventory:
     return inventory_from_nodes(settings.config.value, nodes, settings.timeout.value)
 
 
-def _streams(shown: console.TargetProgress) -> StreamProgress:
-    return StreamProgress(started=shown.started, finished=shown.finished)
+def _api_sync(
+    sync: Callable[..., SyncRun], engine: sa.Engine, account: Any, dry_run: bool, show: bool
+) -> RunReport:
+    """One API source's sync with its progress display; its report."""
+    with console.target_progress(STREAMS, show, "streams") as shown:
+        progress = StreamProgress(started=shown.started, finished=shown.finished)
+        return sync(engine, account, dry_run=dry_run, progress=progress).report
 
 
 def _overall(reports: list[RunReport]) -> str:

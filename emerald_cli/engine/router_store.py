@@ -17,7 +17,7 @@ from emerald_cli.engine.records import table_rows
 from emerald_cli.errors import DatabaseError
 from emerald_cli.sources.mikrotik.poll import PollResult
 from emerald_cli.store import schema
-from emerald_cli.store.database import make_engine
+from emerald_cli.store.database import make_engine, transaction
 from emerald_cli.store.snapshot import (
     ChangeCounts,
     mark_router_polled,
@@ -69,8 +69,7 @@ def write_router(
     detail: dict[str, Any] = {}
 
     try:
-        with engine.connect() as conn:
-            transaction = conn.begin()
+        with transaction(engine, dry_run) as conn:
             router_id = _router_row(conn, result, now)
             for table_name, rows in result.tables.items():
                 counts = write_snapshot(
@@ -86,10 +85,6 @@ def write_router(
                 total = total + counts
             if result.skipped:
                 detail["skipped"] = result.skipped
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
     except sa.exc.DBAPIError as error:
         raise DatabaseError(
             f"the database dropped while writing router {result.name} "

@@ -22,6 +22,7 @@ from emerald_cli.errors import DatabaseError
 from emerald_cli.sources.errors import RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
 from emerald_cli.store import schema
+from emerald_cli.store.database import transaction
 from emerald_cli.store.snapshot import ChangeCounts, write_snapshot
 
 logger = logging.getLogger(__name__)
@@ -128,8 +129,7 @@ def _write(
     detail: dict[str, Any] = {}
 
     try:
-        with engine.connect() as conn:
-            transaction = conn.begin()
+        with transaction(engine, dry_run) as conn:
             for snapshot in data.snapshots:
                 counts = write_snapshot(
                     conn,
@@ -144,10 +144,6 @@ def _write(
                 total = total + counts
             if data.extra_write is not None:
                 detail.update(data.extra_write(conn, now))
-            if dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
     except sa.exc.DBAPIError as error:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
         raise DatabaseError(

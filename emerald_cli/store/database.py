@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,23 @@ def database_now(conn: sa.Connection) -> datetime:
 
     value: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
     return value.astimezone(UTC)
+
+
+@contextmanager
+def transaction(engine: sa.Engine, dry_run: bool = False) -> Iterator[sa.Connection]:
+    """A connection in one transaction: committed at the end, rolled back on error or dry run.
+
+    A dry run goes through every statement (so counts and constraint errors are real) and
+    then keeps nothing.
+    """
+    with engine.connect() as conn:
+        pending = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            pending.rollback()
+            raise
+        if dry_run:
+            pending.rollback()
+        else:
+            pending.commit()
