@@ -80,8 +80,12 @@ def read_config(path: Path | None) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: config file not found: fix --config or EMERALD_CONFIG"
         ) from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error}): fix the file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"{path}: not valid TOML ({error}): fix the file, written in UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
 
     unknown = sorted(set(document) - set(CONFIG_KEYS))
     if unknown:
@@ -94,6 +98,7 @@ def read_config(path: Path | None) -> dict[str, Any]:
 def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
     table = _table(config_path, "ispcube")
     values, origins = _resolve(config_path, "ispcube", table, ISPCUBE_SETTINGS)
+    _check_url(values["url"], origins["url"])
     return ISPCubeAccount(
         **values,
         page_size=_positive_int(config_path, "ispcube", table, "page_size", 500),
@@ -107,18 +112,26 @@ def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
 def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
     table = _table(config_path, "smartolt")
     values, origins = _resolve(config_path, "smartolt", table, SMARTOLT_SETTINGS)
+    _check_url(values["url"], origins["url"])
     full_export = table.get("full_export", False)
     if not isinstance(full_export, bool):
         raise ConfigError(f"{config_path}: [smartolt] full_export must be true or false")
     return SmartOLTAccount(
         **values,
-        page_size=_positive_int(config_path, "smartolt", table, "page_size", 100),
+        page_size=_positive_int(config_path, "smartolt", table, "page_size", 100, high=100),
         full_export=full_export,
         zone=_zone(config_path, "smartolt", table),
         timeout=_seconds(config_path, "smartolt", table),
         retries=_positive_int(config_path, "smartolt", table, "retries", 3, low=0),
         origins=origins,
     )
+
+
+def _check_url(url: str, origin: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{url!r} ({origin}) is not an http(s) URL: write it like https://host/api"
+        )
 
 
 def _table(config_path: Path | None, name: str) -> dict[str, Any]:
@@ -190,17 +203,20 @@ def _positive_int(
     key: str,
     default: int,
     low: int = 1,
+    high: int = 1_000_000,
 ) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{config_path}: [{section}] {key} must be a whole number from {low}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"{config_path}: [{section}] {key} must be a whole number from {low} to {high}"
+        )
     return value
 
 
 def _seconds(config_path: Path | None, section: str, table: dict[str, Any]) -> float:
     """Seconds one API answer may take in all: a hung API must not hold the nightly run."""
     value = table.get("timeout", 120.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
         raise ConfigError(
             f"{config_path}: [{section}] timeout must be a number of seconds above 0"
         )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import typer
 
 from emerald_cli.commands import config, db, lab, runs, sync
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="emerald",
     help="Sync MikroTik routers, ISPCube and SmartOLT into the Emerald ERP database.",
     no_args_is_help=True,
@@ -22,4 +26,11 @@ app.command("demo")(lab.demo)
 
 
 def main() -> None:
+    # supervisord and `docker stop` send SIGTERM: stop the way Ctrl-C does, so the run is
+    # recorded as interrupted and its lock released instead of going stale.
+    signal.signal(signal.SIGTERM, _interrupt)
     app()
+
+
+def _interrupt(_number: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

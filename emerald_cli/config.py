@@ -34,6 +34,7 @@ DEFAULT_KEYS = (
 )
 ROUTER_KEYS = ("name", "host", *DEFAULT_KEYS)
 TOP_KEYS = ("defaults", "routers", "ispcube", "smartolt")
+DAY_S = 86_400
 BUILT_IN_DEFAULTS: dict[str, Any] = {
     "port": 8728,
     "timeout": 10.0,
@@ -126,9 +127,12 @@ def mask_url(url: str) -> str:
     from sqlalchemy.engine import make_url  # noqa: PLC0415 (keeps `--help` fast)
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:  # an unparsable URL is shown as a placeholder
         return "<unparsable URL>"
+
+    secret = {key: "********" for key in parsed.query if "password" in key.lower()}
+    return parsed.update_query_dict(secret).render_as_string(hide_password=True)
 
 
 def load_inventory(path: Path, timeout_override: float | None = None) -> Inventory:
@@ -209,6 +213,8 @@ def _router_target(
     for required in ("name", "host"):
         if not isinstance(entry.get(required), str) or not entry[required].strip():
             raise ConfigError(f'{path}: {where}: missing {required} = "..." (text)')
+        if not entry[required].isprintable():
+            raise ConfigError(f"{path}: {where}: {required} holds a control character")
     where = f"{where} ({entry['name']})"
 
     merged = {**BUILT_IN_DEFAULTS, **_without_passwords(defaults, entry), **entry}
@@ -293,8 +299,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the inventory ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error}): fix the file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"{path}: not valid TOML ({error}): fix the file, written in UTF-8"
+        ) from None
 
 
 def _check_keys(path: Path, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -325,8 +333,10 @@ def _integer(path: Path, where: str, key: str, value: Any, low: int, high: int) 
 
 
 def _seconds(path: Path, where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{path}: {where}: timeout must be a number of seconds above 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= DAY_S:
+        raise ConfigError(
+            f"{path}: {where}: timeout must be a number of seconds above 0 and at most {DAY_S}"
+        )
     return float(value)
 
 
@@ -348,7 +358,7 @@ def _pick(
             value = kind(raw)
         except ValueError:
             value = None
-        if value is None or (kind in (int, float) and value <= 0):
+        if value is None or (kind in (int, float) and not 0 < value <= DAY_S):
             raise ConfigError(
                 f"{variable}={raw!r} is not a valid {kind.__name__}: fix or unset it"
             )

@@ -14,7 +14,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from emerald_cli.engine.run import RunReport, TargetReport
@@ -59,7 +66,7 @@ class TargetProgress:
 
     def started(self, name: str) -> None:
         if self.progress is not None:
-            self.tasks[name] = self.progress.add_task(f"  {name}", total=None)
+            self.tasks[name] = self.progress.add_task(f"  {escape(name)}", total=None)
 
     def finished(self, report: TargetReport) -> None:
         if self.progress is None:
@@ -71,7 +78,9 @@ class TargetProgress:
         style = "green" if report.status == "ok" else "red"
         why = f"  {report.error}" if report.error else ""
         self.progress.console.print(
-            f"[{style}]{report.status:<14}[/] {report.name}{why}", markup=True, highlight=False
+            f"[{style}]{report.status:<14}[/] {escape(report.name)}{escape(why)}",
+            markup=True,
+            highlight=False,
         )
 
 
@@ -85,7 +94,7 @@ def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterat
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=people, transient=True) as progress:
@@ -104,12 +113,12 @@ def print_summary(report: RunReport) -> None:
     for target in sorted(report.targets, key=lambda target: target.name):
         counts = target.counts.as_dict()
         table.add_row(
-            target.name,
+            escape(target.name),
             f"[{'green' if target.status == 'ok' else 'red'}]{target.status}[/]",
             str(target.attempts),
             f"{target.duration_s:.2f}",
             *(str(counts[key]) for key in ("inserted", "updated", "unchanged", "removed")),
-            target.error or "",
+            escape(target.error or ""),
         )
     data.print(table)
 

@@ -22,7 +22,8 @@ MASK = "********"
 SECRET_PATTERNS = (
     re.compile(r"(=password=)[^\s'\"]*"),
     re.compile(r"(=response=)[^\s'\"]*"),
-    re.compile(r"((?:password|token|api[-_]key|secret)[\"']?\s*[:=]\s*[\"']?)[^\s'\",}]+", re.I),
+    re.compile(r"((?:password|token|api[-_]key|secret)\s*=\s*[\"']?)[^\s'\",}]+", re.I),
+    re.compile(r"((?:password|token|api[-_]key|secret)[\"']\s*:\s*[\"'])[^'\"]+", re.I),
     re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"),
     re.compile(r"(Bearer\s+)[^\s'\"]+", re.I),
 )

@@ -25,6 +25,12 @@ def _backends() -> list[object]:
     return ["sqlite", postgres]
 
 
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes the real ~/.local/share/emerald (its log file above all)."""
+    monkeypatch.setenv("EMERALD_HOME", str(tmp_path / "emerald-home"))
+
+
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema."""

@@ -134,6 +134,20 @@ def test_missing_password_names_the_variable(tmp_path: Path, monkeypatch: pytest
         load_inventory(write(tmp_path, GOOD))
 
 
+def test_a_file_not_in_utf8(tmp_path: Path):
+    path = tmp_path / "inventory.toml"
+    path.write_bytes(b"[defaults]\nusername = 'a\xf1o'\n")
+    with pytest.raises(ConfigError, match=r"not valid TOML .*written in UTF-8"):
+        load_inventory(path)
+
+
+def test_control_characters_in_names_are_refused(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("EMERALD_ROUTER_PASSWORD", "x")
+    text = GOOD.replace('name = "core-1"', 'name = "core\\u00001"')
+    with pytest.raises(ConfigError, match=r"routers\[1\].*name holds a control character"):
+        load_inventory(write(tmp_path, text))
+
+
 def test_missing_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="inventory file not found"):
         load_inventory(tmp_path / "nope.toml")

@@ -25,7 +25,7 @@ from emerald_cli.commands.options import (
 from emerald_cli.config import load_inventory, mask_url
 from emerald_cli.errors import ConfigError
 
-app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Inspect the configuration.", no_args_is_help=True)
 
 
 @app.command("show")

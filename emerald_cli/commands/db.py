@@ -10,7 +10,7 @@ from emerald_cli.config import mask_url
 from emerald_cli.engine.database import open_store
 from emerald_cli.store.migrate import current_revision, pending_revisions, upgrade
 
-app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Manage the database schema.", no_args_is_help=True)
 
 
 @app.command("upgrade")

@@ -27,7 +27,11 @@ from emerald_cli.lab.routeros.server import RouterLab, serve_forever
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
-app = typer.Typer(help="Fake routers on loopback, for demos and tests.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Fake routers, ISPCube and SmartOLT on loopback, for demos and tests.",
+    no_args_is_help=True,
+)
 
 # The lab's own SaaS credentials: api key, client id, user, password; and SmartOLT's token.
 LAB_ISPCUBE = ("lab-api-key", "77", "api", "lab-ispcube-password")
@@ -81,9 +85,10 @@ def serve(
             "EMERALD_SMARTOLT_URL": smartolt.url,
             "EMERALD_SMARTOLT_TOKEN": LAB_SMARTOLT_TOKEN,
         }
-        exports = "\n".join(f"export {name}={value}" for name, value in variables.items())
-        console.note(f"inventory: {inventory}\nfindings: {findings}\n{exports}")
-        console.note("Ctrl-C stops the lab.")
+        # The export lines are data (`eval "$(emerald lab serve ...)"`); the rest is for people.
+        for name, value in variables.items():
+            console.data.print(f"export {name}={value}", markup=False, highlight=False)
+        console.note(f"inventory: {inventory}\nfindings: {findings}\nCtrl-C stops the lab.")
         serve_forever(lab)
     finally:
         for server in (ispcube, smartolt):

@@ -16,7 +16,7 @@ import typer
 
 from emerald_cli import console
 from emerald_cli.config import Settings, resolve_settings
-from emerald_cli.errors import EmeraldError
+from emerald_cli.errors import ConfigError, EmeraldError
 from emerald_cli.logs import REDACTOR, SHOWN, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,14 @@ def exits_cleanly(command: Command) -> Command:
         except KeyboardInterrupt:
             console.error("interrupted: rows written so far are kept; run the command again")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            # A bug, not an operator's mistake: the traceback goes to the log file only.
+            logger.exception("unexpected error", extra={SHOWN: True})
+            message = REDACTOR.scrub(f"{type(error).__name__}: {error}")
+            console.error(f"unexpected error ({message}); the log file has the details")
+            raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -94,5 +102,18 @@ def prepare(
         workers=workers,
         timeout=timeout,
     )
-    setup_logging(Path(settings.log_file.value), verbose=verbose, quiet=quiet)
+    log_file = Path(settings.log_file.value)
+    try:
+        setup_logging(log_file, verbose=verbose, quiet=quiet)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the log file {log_file} ({error.strerror or error}): "
+            "set EMERALD_LOG_FILE or EMERALD_HOME to a writable place"
+        ) from None
+
+    config_file = settings.config.value
+    if config_file is not None and not Path(config_file).is_file():
+        raise ConfigError(
+            f"{config_file}: config file not found ({settings.config.origin}): fix the path"
+        )
     return settings

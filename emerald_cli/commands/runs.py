@@ -13,7 +13,9 @@ from emerald_cli.engine.database import open_store
 from emerald_cli.errors import UsageError
 from emerald_cli.store import runs as store_runs
 
-app = typer.Typer(help="List recent sync runs, or show one with its targets.")
+app = typer.Typer(
+    rich_markup_mode=None, help="List recent sync runs, or show one with its targets."
+)
 
 COUNT_KEYS = ("inserted", "updated", "unchanged", "removed")
 
@@ -57,7 +59,9 @@ def list_runs(
 @app.command("show")
 @exits_cleanly
 def show_run(
-    run_id: Annotated[int, typer.Argument(help="The run's id, from `emerald runs`.")],
+    run_id: Annotated[
+        int, typer.Argument(min=1, max=2**31 - 1, help="The run's id, from `emerald runs`.")
+    ],
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
 ) -> None:

@@ -31,7 +31,9 @@ from emerald_cli.engine.streams import StreamProgress
 from emerald_cli.logs import REDACTOR
 from emerald_cli.store import schema
 
-app = typer.Typer(help="Pull data from a source into the database.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Pull data from a source into the database.", no_args_is_help=True
+)
 
 STREAMS = 4  # ISPCube and SmartOLT each read four streams
 
@@ -49,6 +51,7 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         min=0.1,
+        max=86_400,
         help="Seconds per router for its whole poll, overriding the inventory "
         "[env: EMERALD_TIMEOUT].",
     ),
@@ -84,7 +87,7 @@ def mikrotik(
         verbose=verbose,
         quiet=json_output,
     )
-    engine = open_store(settings.database_url.value)
+    engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     report = _mikrotik(engine, settings, only or [], dry_run, json_output).report
     finish(report, json_output)
 
@@ -104,7 +107,7 @@ def ispcube(
     )
     account = ispcube_account(settings.config.value)
     REDACTOR.add(account.api_key, account.password)
-    engine = open_store(settings.database_url.value)
+    engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
     finish(_api_sync(sync_ispcube, engine, account, dry_run, show), json_output)
@@ -125,7 +128,7 @@ def smartolt(
     )
     account = smartolt_account(settings.config.value)
     REDACTOR.add(account.token)
-    engine = open_store(settings.database_url.value)
+    engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
     finish(_api_sync(sync_smartolt, engine, account, dry_run, show), json_output)
@@ -156,7 +159,7 @@ def sync_all(
     ispcube_settings = ispcube_account(settings.config.value)
     smartolt_settings = smartolt_account(settings.config.value)
     REDACTOR.add(ispcube_settings.api_key, ispcube_settings.password, smartolt_settings.token)
-    engine = open_store(settings.database_url.value)
+    engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     show = console.interactive(json_output)
 
     reports = [
@@ -219,6 +222,11 @@ def _api_sync(
     with console.target_progress(STREAMS, show, "streams") as shown:
         progress = StreamProgress(started=shown.started, finished=shown.finished)
         return sync(engine, account, dry_run=dry_run, progress=progress).report
+
+
+def _schema_mode(dry_run: bool) -> str:
+    """A dry run writes nothing, migrations included: it needs the schema to be current."""
+    return "require" if dry_run else "apply"
 
 
 def _overall(reports: list[RunReport]) -> str:

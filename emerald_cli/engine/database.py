@@ -7,8 +7,8 @@ import logging
 import sqlalchemy as sa
 
 from emerald_cli.config import mask_url
-from emerald_cli.errors import DatabaseError
-from emerald_cli.store.database import check_connection, make_engine
+from emerald_cli.errors import ConfigError, DatabaseError
+from emerald_cli.store.database import check_connection, make_engine, normalise_url
 from emerald_cli.store.errors import DatabaseUnavailable, StoreError
 from emerald_cli.store.migrate import ensure_schema
 
@@ -23,6 +23,14 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
     """
     shown = mask_url(url)
     try:
+        normalise_url(url)
+    except (StoreError, sa.exc.ArgumentError) as error:
+        raise ConfigError(
+            f"{shown} is not a usable database URL ({error}): fix --database-url or "
+            "EMERALD_DATABASE_URL"
+        ) from None
+
+    try:
         engine = make_engine(url)
         check_connection(engine)
         if schema != "ignore":
@@ -34,7 +42,7 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
     except StoreError as error:
         raise DatabaseError(str(error)) from None
     except sa.exc.ArgumentError as error:
-        raise DatabaseError(
+        raise ConfigError(
             f"{shown} is not a usable database URL ({error}): fix --database-url or "
             "EMERALD_DATABASE_URL"
         ) from None

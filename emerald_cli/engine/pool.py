@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -221,6 +222,8 @@ def _worker_main(
     tasks: Any, results: Any, log_queue: Any, level: int, threads: int, writes: WriteSettings
 ) -> None:
     """Entry point of a worker process: poll and write what the queue hands out until told."""
+    # Ctrl-C reaches the whole process group; only the parent decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_worker_logging(log_queue, level)
     pid = os.getpid()
     lock = threading.Lock()

@@ -124,8 +124,11 @@ class SyncRun:
                 self.engine, source, run_id, self.owner, stale_after_s=STALE_AFTER_S
             )
         except LockHeld as held:
-            store_runs.finish_run(self.engine, run_id, "failed", ChangeCounts(), error=str(held))
-            raise SyncBusy(f"{held}; wait for it to finish, or let it go stale") from None
+            store_runs.discard_run(self.engine, run_id)
+            raise SyncBusy(
+                f"{held}; wait for it to finish (a lock whose run stopped beating is taken over "
+                f"after {STALE_AFTER_S:g}s)"
+            ) from None
 
         logger.info("run=%d source=%s trigger=%s started", run_id, source, self.trigger)
         self._heartbeat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)

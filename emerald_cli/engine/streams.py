@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from emerald_cli.engine.run import SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
-from emerald_cli.sources.errors import RateLimited, SourceError
+from emerald_cli.sources.errors import AuthFailed, RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
 from emerald_cli.store import schema
 from emerald_cli.store.database import transaction
@@ -73,7 +73,7 @@ def run_streams(
 ) -> None:
     """Read and write each stream in turn, recording one target per stream."""
     progress = progress or StreamProgress()
-    stopped_by: RateLimited | None = None
+    stopped_by: SourceError | None = None
 
     for stream in streams:
         progress.started(stream.name)
@@ -87,8 +87,12 @@ def run_streams(
 
 def _one_stream(
     engine: sa.Engine, stream: Stream, requests_made: Callable[[], int], dry_run: bool
-) -> tuple[TargetReport, RateLimited | None]:
-    """The stream's report, and the rate limit that stopped it, if one did."""
+) -> tuple[TargetReport, SourceError | None]:
+    """The stream's report, and the error that must stop calling the source, if one did.
+
+    A rate limit or refused credentials will answer the next stream the same way, and every
+    call spends the account's budget, so the source is not called again in this run.
+    """
     started, requests_before = time.monotonic(), requests_made()
     report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1)
     limited = None
@@ -99,6 +103,8 @@ def _one_stream(
     except RateLimited as error:
         report.status, report.error = error.status, str(error)
         report.retry_after, limited = error.retry_after, error
+    except AuthFailed as error:
+        report.status, report.error, limited = error.status, str(error), error
     except SourceError as error:
         report.status, report.error = error.status, str(error)
     except DatabaseError:
@@ -157,7 +163,11 @@ def _write(
     return total, detail
 
 
-def _not_called(name: str, cause: RateLimited) -> TargetReport:
+def _not_called(name: str, cause: SourceError) -> TargetReport:
+    if not isinstance(cause, RateLimited):
+        return TargetReport(
+            name=name, status=cause.status, kind="stream", error=f"not called: {cause}"
+        )
     when = cause.retry_after.isoformat(timespec="seconds") if cause.retry_after else "later"
     return TargetReport(
         name=name,

@@ -224,3 +224,10 @@ def _target_dict(row: sa.RowMapping) -> dict[str, Any]:
     target = dict(row)
     target["detail"] = json.loads(target["detail"]) if target["detail"] else {}
     return target
+
+
+def discard_run(engine: sa.Engine, run_id: int) -> None:
+    """Forget a run that never started (it found the source locked): it did nothing."""
+    with engine.begin() as conn:
+        conn.execute(sync_targets.delete().where(sync_targets.c.run_id == run_id))
+        conn.execute(sync_runs.delete().where(sync_runs.c.id == run_id))

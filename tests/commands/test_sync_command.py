@@ -88,6 +88,11 @@ def test_partial_exits_three_and_failed_exits_one(world: LabWorld, database_url:
 
 
 def test_dry_run_reports_changes_and_writes_nothing(world: LabWorld, database_url: str):
+    unmigrated = sync(database_url, world.inventory(), "--json", "--dry-run")
+    assert unmigrated.exit_code == 1
+    assert "run `emerald db upgrade`" in unmigrated.stderr
+    runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
+
     result = sync(database_url, world.inventory(), "--json", "--dry-run")
 
     assert result.exit_code == 0
