@@ -85,8 +85,10 @@ def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) ->
     stderr.addFilter(lambda record: not getattr(record, SHOWN, False))
     root.addHandler(stderr)
 
-    # librouteros logs every word it sends, the login password included, at DEBUG.
+    # librouteros logs every word it sends, the login password included, at DEBUG; Alembic
+    # announces its dialect on every schema check.
     logging.getLogger("librouteros").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def listen_to_workers(queue: Any) -> logging.handlers.QueueListener:
