@@ -216,6 +216,8 @@ def _key_and_values(layout: _Layout, row: dict[str, Any]) -> tuple[Key, Values]:
     if None not in row_key and TEXT_OR_NULL.issuperset(map(type, row_key + values)):
         return row_key, values
 
+    # TODO(#3): typed rows (ISPCube, SmartOLT) take this per-value path, the bulk of a warm
+    # SaaS sync's CPU: it runs at 7.9x a plain COPY where the target is 3x.
     row_key = tuple(_key_value(layout, name, row.get(name)) for name in layout.key_columns)
     values = tuple(_value(layout, name, row.get(name)) for name in layout.value_columns)
     return row_key, values
