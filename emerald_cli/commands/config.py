@@ -46,7 +46,7 @@ def show(
         rows.append(
             {
                 "setting": name,
-                "value": None if value is None else str(value),
+                "value": value if value is None or isinstance(value, int | float) else str(value),
                 "origin": setting.origin,
             }
         )

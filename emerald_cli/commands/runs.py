@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from emerald_cli import console
@@ -41,8 +42,10 @@ def list_runs(
         console.print_json([_plain(row) for row in rows])
         return
     table = Table(title="sync runs")
-    for header in ("id", "source", "trigger", "status", "started", "finished", *COUNT_KEYS):
+    for header in ("id", "source", "trigger", "status", "started", "finished"):
         table.add_column(header)
+    for header in COUNT_KEYS:
+        table.add_column(header, justify="right")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -79,18 +82,21 @@ def show_run(
         f"started={_time(run.get('started_at'))}  finished={_time(run.get('finished_at'))}"
     )
     if run.get("error"):
-        console.data.print(f"error: {run['error']}", markup=False)
+        console.data.print(f"error: {run['error']}", markup=False, highlight=False)
     table = Table()
-    for header in ("target", "status", "tries", "seconds", *COUNT_KEYS, "error"):
+    for header in ("target", "status"):
         table.add_column(header)
-    for target in run.get("targets", []):
+    for header in ("tries", "seconds", *COUNT_KEYS):
+        table.add_column(header, justify="right")
+    table.add_column("error", overflow="fold")
+    for target in sorted(run.get("targets", []), key=lambda target: target["name"]):
         table.add_row(
-            target["name"],
+            escape(target["name"]),
             target["status"],
             str(target.get("attempts") or 0),
             f"{target.get('duration_s') or 0:.2f}",
             *(str(target.get(key) or 0) for key in COUNT_KEYS),
-            target.get("error") or "",
+            escape(target.get("error") or ""),
         )
     console.data.print(table)
 
