@@ -15,10 +15,13 @@ import sqlalchemy as sa
 import typer
 
 from emerald_cli import console
+from emerald_cli.accounts import ISPCubeAccount, SmartOLTAccount
 from emerald_cli.commands.options import exits_cleanly, prepare
 from emerald_cli.config import load_inventory
 from emerald_cli.engine.database import open_store
+from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
+from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.lab.billing import build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
@@ -101,7 +104,7 @@ def demo(
     routers: Annotated[int, typer.Option(min=1, help="How many lab routers.")] = 6,
     secrets: Annotated[int, typer.Option(min=0, help="PPP secrets per router.")] = 500,
 ) -> None:
-    """Start a lab fleet, sync it twice into a temporary SQLite file and show what changed."""
+    """Sync a lab fleet twice into a temporary SQLite file, then its ISPCube and SmartOLT."""
     _run_demo(routers, secrets)
 
 
@@ -129,6 +132,8 @@ def _run_demo(routers: int, secrets: int) -> None:
             _change_some_rows(fleet)
             console.note("demo: disabled 3 secrets and removed 1 on router-000; syncing again")
             _sync(engine, targets, settings.workers.value, "second sync")
+
+            _billing_and_fibre(engine, fleet)
             engine.dispose()
 
 
@@ -143,6 +148,21 @@ def _sync(engine: sa.Engine, targets: list[RouterTarget], workers: int, title: s
             progress=Progress(started=progress.started, finished=progress.finished),
         )
     console.print_summary(run.report)
+
+
+def _billing_and_fibre(engine: sa.Engine, fleet: Fleet) -> None:
+    """The same ISP's billing (ISPCube) and fibre (SmartOLT), served by the lab."""
+    billing = build_billing(fleet, seed_router_mismatches=False)
+    with (
+        ISPCubeLab(billing, *LAB_ISPCUBE) as ispcube,
+        SmartOLTLab(billing, LAB_SMARTOLT_TOKEN) as smartolt,
+    ):
+        console.note("--- ISPCube and SmartOLT")
+        console.print_summary(
+            sync_ispcube(engine, ISPCubeAccount(ispcube.url, *LAB_ISPCUBE)).report
+        )
+        account = SmartOLTAccount(smartolt.url, LAB_SMARTOLT_TOKEN)
+        console.print_summary(sync_smartolt(engine, account).report)
 
 
 def _change_some_rows(fleet: Fleet) -> None:

@@ -176,7 +176,11 @@ def _scalar_default(column: sa.Column[Any]) -> Any:
 
 
 def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Values]:
-    """Key and values of each row, checked; a repeated key keeps the later row."""
+    """Key and values of each row, checked; a repeated key keeps the later row.
+
+    Repeats are the source's data (SmartOLT reuses external ids), not a fault of the run, so
+    they go to the log file rather than to every run's terminal output.
+    """
     incoming: dict[Key, Values] = {}
     duplicates = 0
 
@@ -186,7 +190,7 @@ def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Val
         if row_key in incoming:
             duplicates += 1
             if duplicates <= DUPLICATES_LOGGED:
-                logger.warning(
+                logger.info(
                     "table=%s scope=%s duplicate key %s in the snapshot: the later row wins",
                     layout.table.name,
                     layout.scope,
@@ -195,7 +199,7 @@ def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Val
         incoming[row_key] = values
 
     if duplicates > DUPLICATES_LOGGED:
-        logger.warning(
+        logger.info(
             "table=%s scope=%s %d duplicate keys in the snapshot in all",
             layout.table.name,
             layout.scope,

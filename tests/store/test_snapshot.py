@@ -234,7 +234,7 @@ def test_duplicate_keys_keep_the_later_row_and_warn(
     router_id = add_router(engine)
     rows = [{"name": "a", "profile": "P1"}, {"name": "b"}, {"name": "a", "profile": "P2"}]
 
-    with caplog.at_level(logging.WARNING, logger="emerald_cli.store.snapshot"):
+    with caplog.at_level(logging.INFO, logger="emerald_cli.store.snapshot"):
         counts = write(engine, router_id, rows, T0)
 
     assert counts == ChangeCounts(inserted=2)
