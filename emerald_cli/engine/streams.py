@@ -8,11 +8,13 @@ in this run: the streams still to come are recorded as rate limited, not attempt
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,7 +182,11 @@ def _not_called(name: str, cause: SourceError) -> TargetReport:
 
 def columns_of(record: Any, renamed: dict[str, str] | None = None) -> dict[str, Any]:
     """A record dataclass as a row: its fields, some renamed (e.g. id → customer_id)."""
-    renamed = renamed or {}
-    return {
-        renamed.get(item.name, item.name): getattr(record, item.name) for item in fields(record)
-    }
+    names = _field_names(type(record))
+    columns = [renamed.get(name, name) for name in names] if renamed else names
+    return dict(zip(columns, attrgetter(*names)(record), strict=True))
+
+
+@functools.cache
+def _field_names(kind: type) -> list[str]:
+    return [item.name for item in fields(kind)]

@@ -64,6 +64,9 @@ class _Layout:
     # The smallest step of each fixed-point column: incoming decimals are rounded to it, so
     # "-28.105" compares equal to the "-28.11" the database kept.
     decimal_steps: dict[str, Decimal]
+    # Positions in value_columns of text and fixed-point columns: the only values that may
+    # need converting or refusing; every other typed value is stored as given.
+    checked_positions: tuple[int, ...]
 
     def where_scope(self) -> list[sa.ColumnElement[bool]]:
         return [self.table.c[name] == value for name, value in self.scope.items()]
@@ -148,23 +151,30 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
     key_columns = tuple(name for name in key if name not in scope)
     taken = MANAGED_COLUMNS | set(scope) | set(key_columns)
     value_columns = tuple(column.name for column in table.c if column.name not in taken)
+    decimal_steps = {
+        column.name: Decimal(1).scaleb(-column.type.scale)
+        for column in table.c
+        if isinstance(column.type, sa.Numeric)
+        and not isinstance(column.type, sa.Float)
+        and column.type.scale is not None
+    }
+    text_columns = frozenset(
+        column.name for column in table.c if isinstance(column.type, sa.String)
+    )
     return _Layout(
         table=table,
         scope=dict(scope),
         key_columns=key_columns,
         value_columns=value_columns,
         key_defaults={name: _scalar_default(table.c[name]) for name in key_columns},
-        text_columns=frozenset(
-            column.name for column in table.c if isinstance(column.type, sa.String)
-        ),
+        text_columns=text_columns,
         allowed=frozenset((*scope, *key_columns, *value_columns)),
-        decimal_steps={
-            column.name: Decimal(1).scaleb(-column.type.scale)
-            for column in table.c
-            if isinstance(column.type, sa.Numeric)
-            and not isinstance(column.type, sa.Float)
-            and column.type.scale is not None
-        },
+        decimal_steps=decimal_steps,
+        checked_positions=tuple(
+            position
+            for position, name in enumerate(value_columns)
+            if name in text_columns or name in decimal_steps
+        ),
     )
 
 
@@ -220,11 +230,13 @@ def _key_and_values(layout: _Layout, row: dict[str, Any]) -> tuple[Key, Values]:
     if None not in row_key and TEXT_OR_NULL.issuperset(map(type, row_key + values)):
         return row_key, values
 
-    # TODO(#3): typed rows (ISPCube, SmartOLT) take this per-value path, the bulk of a warm
-    # SaaS sync's CPU: it runs at 7.9x a plain COPY where the target is 3x.
     row_key = tuple(_key_value(layout, name, row.get(name)) for name in layout.key_columns)
-    values = tuple(_value(layout, name, row.get(name)) for name in layout.value_columns)
-    return row_key, values
+    checked = list(values)
+    for position in layout.checked_positions:
+        value = checked[position]
+        if value is not None and type(value) is not str:
+            checked[position] = _value(layout, layout.value_columns[position], value)
+    return row_key, tuple(checked)
 
 
 def _check_scope(layout: _Layout, row: dict[str, Any]) -> None:
