@@ -184,7 +184,8 @@ def columns_of(record: Any, renamed: dict[str, str] | None = None) -> dict[str, 
     """A record dataclass as a row: its fields, some renamed (e.g. id → customer_id)."""
     names = _field_names(type(record))
     columns = [renamed.get(name, name) for name in names] if renamed else names
-    return dict(zip(columns, attrgetter(*names)(record), strict=True))
+    values = attrgetter(*names)(record)
+    return dict(zip(columns, values if len(names) > 1 else (values,), strict=True))
 
 
 @functools.cache
