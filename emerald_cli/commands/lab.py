@@ -20,7 +20,8 @@ from emerald_cli.commands.options import exits_cleanly, prepare
 from emerald_cli.config import load_inventory
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.ispcube import sync_ispcube
-from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
+from emerald_cli.engine.mikrotik import sync_mikrotik
+from emerald_cli.engine.run import Progress
 from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.lab.billing import build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet

@@ -24,10 +24,9 @@ from emerald_cli.commands.options import (
 from emerald_cli.config import Inventory, Settings, inventory_from_nodes, load_inventory
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.ispcube import sync_ispcube
-from emerald_cli.engine.mikrotik import Progress, sync_mikrotik
-from emerald_cli.engine.run import RunReport, SyncRun
+from emerald_cli.engine.mikrotik import sync_mikrotik
+from emerald_cli.engine.run import Progress, RunReport, SyncRun
 from emerald_cli.engine.smartolt import sync_smartolt
-from emerald_cli.engine.streams import StreamProgress
 from emerald_cli.logs import REDACTOR
 from emerald_cli.store import schema
 
@@ -220,7 +219,7 @@ def _api_sync(
 ) -> RunReport:
     """One API source's sync with its progress display; its report."""
     with console.target_progress(STREAMS, show, "streams") as shown:
-        progress = StreamProgress(started=shown.started, finished=shown.finished)
+        progress = Progress(started=shown.started, finished=shown.finished)
         return sync(engine, account, dry_run=dry_run, progress=progress).report
 
 

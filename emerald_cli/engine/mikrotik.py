@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from emerald_cli.engine.pool import PoolEvent, WriteSettings, poll_fleet
-from emerald_cli.engine.run import SyncRun, TargetReport
+from emerald_cli.engine.run import Progress, SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
 from emerald_cli.logs import REDACTOR, listen_to_workers
 from emerald_cli.sources.mikrotik.poll import RouterTarget
@@ -23,14 +21,6 @@ from emerald_cli.sources.mikrotik.poll import RouterTarget
 logger = logging.getLogger(__name__)
 
 SOURCE = "mikrotik"
-
-
-@dataclass
-class Progress:
-    """Callbacks for the terminal display; the engine works the same without them."""
-
-    started: Callable[[str], None] = lambda _name: None
-    finished: Callable[[TargetReport], None] = lambda _report: None
 
 
 def sync_mikrotik(

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +54,17 @@ class TargetReport:
             **({"detail": self.detail} if self.detail else {}),
             **({"retry_after": self.retry_after.isoformat()} if self.retry_after else {}),
         }
+
+
+@dataclass
+class Progress:
+    """Callbacks for the terminal display: a router or stream started, one finished.
+
+    The engine works the same without them; only the parent process ever calls them.
+    """
+
+    started: Callable[[str], None] = lambda _name: None
+    finished: Callable[[TargetReport], None] = lambda _report: None
 
 
 @dataclass

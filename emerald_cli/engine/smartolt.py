@@ -15,11 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from emerald_cli.accounts import SmartOLTAccount
-from emerald_cli.engine.run import SyncRun
+from emerald_cli.engine.run import Progress, SyncRun
 from emerald_cli.engine.streams import (
     Stream,
     StreamData,
-    StreamProgress,
     TableSnapshot,
     columns_of,
     run_streams,
@@ -41,7 +40,7 @@ def sync_smartolt(
     *,
     trigger: str = "cli",
     dry_run: bool = False,
-    progress: StreamProgress | None = None,
+    progress: Progress | None = None,
 ) -> SyncRun:
     """Read every SmartOLT stream and store it; one target per stream in the run history."""
     client = SmartOLTClient(

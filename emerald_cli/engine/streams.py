@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emerald_cli.engine.run import SyncRun, TargetReport
+from emerald_cli.engine.run import Progress, SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
 from emerald_cli.sources.errors import AuthFailed, RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
@@ -58,23 +58,15 @@ class Stream:
     shape: Callable[[Any], StreamData]
 
 
-@dataclass
-class StreamProgress:
-    """Callbacks for the terminal display."""
-
-    started: Callable[[str], None] = lambda _name: None
-    finished: Callable[[TargetReport], None] = lambda _report: None
-
-
 def run_streams(
     run: SyncRun,
     engine: sa.Engine,
     streams: Iterable[Stream],
     requests_made: Callable[[], int],
-    progress: StreamProgress | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Read and write each stream in turn, recording one target per stream."""
-    progress = progress or StreamProgress()
+    progress = progress or Progress()
     stopped_by: SourceError | None = None
 
     for stream in streams:
