@@ -7,6 +7,7 @@ with an IP, which `sync mikrotik` polls when it is given no inventory.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -150,9 +151,7 @@ def _routers_from_nodes(
 
 def _router_names(nodes: list[RouterCandidate]) -> dict[int, str]:
     """Node comments name the routers; a missing or repeated comment gets the node id added."""
-    counted: dict[str, int] = {}
-    for node in nodes:
-        counted[node.name or ""] = counted.get(node.name or "", 0) + 1
+    counted = Counter(node.name for node in nodes)
     return {
         node.node_id: node.name
         if node.name and counted[node.name] == 1
