@@ -149,9 +149,11 @@ class Billing:
         keys = "unique_external_id sn olt_id board port onu signal signal_1310 signal_1490"
         return [{key: onu[key] for key in keys.split()} for onu in self.onus]
 
-    def onu_details(self) -> list[Raw]:
-        """ONUs as get_all_onus_details sends them (without the lab's own bookkeeping)."""
-        return [{k: v for k, v in onu.items() if not k.startswith("_")} for onu in self.onus]
+    def onu_details(self, start: int = 0, stop: int | None = None) -> list[Raw]:
+        """ONUs (a slice of them, for one page) as get_all_onus_details sends them, without the
+        lab's own bookkeeping."""
+        onus = self.onus[start:stop]
+        return [{k: v for k, v in onu.items() if not k.startswith("_")} for onu in onus]
 
     def expected_findings(
         self,

@@ -149,16 +149,16 @@ class SmartOLTLab(LabServer):
                 {"status": False, "error": "page must be >= 1 and page_size between 1 and 100"},
             )
 
-        onus = self.billing.onu_details()
+        total = len(self.billing.onus)
         start = (page - 1) * size
         return LabReply.json(
             200,
             {
                 "page": page,
                 "page_size": size,
-                "total_items": len(onus),
-                "total_pages": math.ceil(len(onus) / size),
-                "onus": onus[start : start + size],
+                "total_items": total,
+                "total_pages": math.ceil(total / size),
+                "onus": self.billing.onu_details(start, start + size),
             },
         )
 
