@@ -325,10 +325,11 @@ def _read_stored(conn: sa.Connection, layout: _Layout) -> dict[Key, _StoredRow]:
     finally:
         result.close()
 
+    if converters:
+        records = [_converted(record, converters) for record in records]
+
     stored: dict[Key, _StoredRow] = {}
     for record in records:
-        if converters:
-            record = _converted(record, converters)
         stored[tuple(record[1 : 1 + key_width])] = _StoredRow(
             record[0], tuple(record[1 + key_width : -1]), bool(record[-1])
         )
