@@ -25,7 +25,7 @@ from emerald_cli.store.migrate import (
     upgrade,
 )
 from emerald_cli.store.routers import upsert_router
-from emerald_cli.store.schema import metadata, ppp_secrets
+from emerald_cli.store.schema import NATURAL_KEYS, metadata, ppp_secrets
 from emerald_cli.store.snapshot import write_snapshot
 
 NOW = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
@@ -53,7 +53,7 @@ TABLES = [
     "sync_targets",
 ]
 
-REVISIONS = ["0001", "0002"]
+REVISIONS = ["0001", "0002", "0003"]
 HEAD = REVISIONS[-1]
 
 
@@ -101,6 +101,22 @@ def test_migrations_match_the_models(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_snapshot_tables_leave_room_for_in_place_updates_on_postgres(engine: sa.Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("fillfactor is a PostgreSQL setting")
+    query = sa.text(
+        "SELECT relname, reloptions FROM pg_class "
+        "WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'"
+    )
+    with engine.connect() as conn:
+        options = {name: settings for name, settings in conn.execute(query)}
+
+    assert {name: options[name] for name in NATURAL_KEYS} == {
+        name: ["fillfactor=60"] for name in NATURAL_KEYS
+    }
+    assert options["sync_runs"] is None
 
 
 def test_ensure_schema_without_apply_refuses_an_old_schema(empty_engine: sa.Engine) -> None:
