@@ -111,7 +111,7 @@ def test_snapshot_tables_leave_room_for_in_place_updates_on_postgres(engine: sa.
         "WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'"
     )
     with engine.connect() as conn:
-        options = {name: settings for name, settings in conn.execute(query)}
+        options = dict(conn.execute(query).all())
 
     assert {name: options[name] for name in NATURAL_KEYS} == {
         name: ["fillfactor=60"] for name in NATURAL_KEYS
