@@ -8,10 +8,12 @@ in this run: the streams still to come are recorded as rate limited, not attempt
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -92,8 +94,9 @@ def _one_stream(
     limited = None
 
     try:
-        data = stream.shape(stream.read())
-        report.counts, report.detail = _write(engine, data, dry_run)
+        with _collector_paused():
+            data = stream.shape(stream.read())
+            report.counts, report.detail = _write(engine, data, dry_run)
     except RateLimited as error:
         report.status, report.error = error.status, str(error)
         report.retry_after, limited = error.retry_after, error
@@ -118,6 +121,24 @@ def _one_stream(
         f" error={report.error}" if report.error else "",
     )
     return report, limited
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep Python's cycle collector out of one stream's work, and let it run after.
+
+    A stream holds its whole listing in memory: hundreds of thousands of records and rows
+    that live until it is written and that form no reference cycles. The collector would walk
+    that growing heap again and again for nothing (a fifth of a warm 135,000-row sync); once
+    the stream is done, whatever cycles it left are collected as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _write(
@@ -174,12 +195,18 @@ def _not_called(name: str, cause: SourceError) -> TargetReport:
 
 def columns_of(record: Any, renamed: dict[str, str] | None = None) -> dict[str, Any]:
     """A record dataclass as a row: its fields, some renamed (e.g. id → customer_id)."""
-    names = _field_names(type(record))
-    columns = [renamed.get(name, name) for name in names] if renamed else names
-    values = attrgetter(*names)(record)
-    return dict(zip(columns, values if len(names) > 1 else (values,), strict=True))
+    read, columns = _row_layout(type(record), tuple(renamed.items()) if renamed else ())
+    return dict(zip(columns, read(record), strict=True))
 
 
 @functools.cache
-def _field_names(kind: type) -> list[str]:
-    return [item.name for item in fields(kind)]
+def _row_layout(
+    kind: type, renamed: tuple[tuple[str, str], ...]
+) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...]]:
+    """How to read a record type's fields as a tuple, and their column names: worked out once
+    per type, since a stream turns tens of thousands of records into rows."""
+    names = [item.name for item in fields(kind)]
+    new_names = dict(renamed)
+    getter = attrgetter(*names)
+    read = getter if len(names) > 1 else lambda record: (getter(record),)
+    return read, tuple(new_names.get(name, name) for name in names)
