@@ -14,9 +14,7 @@ from emerald_cli.store import schema
 
 # Columns whose names are not the attribute's in snake_case.
 ATTRIBUTE_OF = {"ros_id": ".id", "is_default": "default"}
-BOOKKEEPING = frozenset(
-    ("id", "router_id", "first_seen_at", "last_seen_at", "removed_at", "extra")
-)
+BOOKKEEPING = frozenset((*schema.BOOKKEEPING_COLUMNS, "router_id", "extra"))
 
 
 @dataclass(frozen=True)

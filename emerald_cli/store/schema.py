@@ -23,8 +23,8 @@ NAMING_CONVENTION = {
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-# Columns every snapshot table carries besides the router's values.
-BOOKKEEPING_COLUMNS = ("id", "first_seen_at", "last_seen_at", "removed_at")
+# Columns every snapshot table carries besides the values it was sent.
+BOOKKEEPING_COLUMNS = ("id", "first_seen_at", "last_seen_at", "removed_at", "content_hash")
 
 
 def _seen_columns() -> list[sa.Column[object]]:
@@ -33,6 +33,17 @@ def _seen_columns() -> list[sa.Column[object]]:
         sa.Column("last_seen_at", UtcDateTime(), nullable=False),
         sa.Column("removed_at", UtcDateTime()),
     ]
+
+
+def _snapshot_columns() -> list[sa.Column[object]]:
+    """When a row was seen, and a 64-bit hash of its values as last written.
+
+    A sync compares one number per row with what it was sent, instead of reading back every
+    column (raw records included) to compare them; NULL on rows written before the hash was
+    kept, which are compared column by column once and then get theirs. Anything that changes
+    stored values other than write_snapshot() (a data migration, say) must set it to NULL.
+    """
+    return [*_seen_columns(), sa.Column("content_hash", sa.BigInteger)]
 
 
 routers = sa.Table(
@@ -81,7 +92,7 @@ def _router_table(
             index=True,
         ),
         *attribute_columns,
-        *_seen_columns(),
+        *_snapshot_columns(),
         sa.UniqueConstraint("router_id", *key),
     )
 
@@ -241,7 +252,7 @@ def _saas_table(name: str, key: tuple[str, ...], *columns: sa.Column[Any]) -> sa
         sa.Column("id", sa.Integer, primary_key=True),
         *columns,
         sa.Column("raw", sa.Text),
-        *_seen_columns(),
+        *_snapshot_columns(),
         sa.UniqueConstraint(*key),
     )
 

@@ -3,13 +3,19 @@
 The snapshot is compared with what is stored and only the difference is written, so a sync
 that finds nothing new writes one UPDATE of last_seen_at and nothing else. Everything runs in
 the caller's transaction: a router is stored whole or not at all.
+
+Each stored row keeps a hash of the values it was written with. Where the hash matches, the
+row is unchanged, so only ids, keys and one number per row are read back and only the other
+rows are converted and compared column by column: a warm sync of 135,000 records spent a
+third of its time reading every stored column back and converting every incoming one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,7 +39,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Columns the store fills itself; a snapshot row may not carry them.
-MANAGED_COLUMNS = frozenset({"id", "first_seen_at", "last_seen_at", "removed_at"})
+MANAGED_COLUMNS = frozenset({"id", "first_seen_at", "last_seen_at", "removed_at", "content_hash"})
 
 # Attribute names refused inside a JSON `extra` value: secrets are never stored.
 FORBIDDEN_EXTRA_KEYS = frozenset({"password"})
@@ -62,24 +68,33 @@ class _Layout:
     # The smallest step of each fixed-point column: incoming decimals are rounded to it, so
     # "-28.105" compares equal to the "-28.11" the database kept.
     decimal_steps: dict[str, Decimal]
-    # Positions in value_columns of text and fixed-point columns: the only values that may
-    # need converting or refusing; every other typed value is stored as given.
+    # Positions in value_columns (and in key_columns) of text and fixed-point columns: the
+    # only values that may need converting or refusing; other typed values are stored as given.
     checked_positions: tuple[int, ...]
+    checked_key_positions: tuple[int, ...]
 
     def where_scope(self) -> list[sa.ColumnElement[bool]]:
         return [self.table.c[name] == value for name, value in self.scope.items()]
 
 
+class _Incoming(NamedTuple):
+    row: dict[str, Any]
+    content_hash: int
+
+
 class _StoredRow(NamedTuple):
     id: int
-    values: Values
+    content_hash: int | None
     removed: bool
 
 
 @dataclass
 class _Diff:
-    inserts: list[tuple[Key, Values]] = field(default_factory=list)
-    updates: list[tuple[int, Values]] = field(default_factory=list)
+    inserts: list[tuple[Key, Values, int]] = field(default_factory=list)
+    updates: list[tuple[int, Values, int]] = field(default_factory=list)
+    # Unchanged rows whose hash differed (stored before hashes were kept, or the same values
+    # sent another way): only their hash is written.
+    hashed: list[tuple[int, int]] = field(default_factory=list)
     removed_ids: list[int] = field(default_factory=list)
     unchanged: int = 0
 
@@ -111,11 +126,12 @@ def write_snapshot(
     require_aware(now)
     layout = _layout(table, scope, key)
 
-    incoming = _normalise(layout, rows)
+    incoming = _incoming(layout, rows)
 
     stored = _read_stored(conn, layout)
 
-    diff = _compare(stored, incoming)
+    diff, suspects = _compare_hashes(layout, stored, incoming)
+    _compare_values(diff, layout, suspects, _read_values(conn, layout, list(suspects)))
 
     if not dry_run:
         _write(conn, layout, diff, now)
@@ -167,12 +183,13 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
         text_columns=text_columns,
         allowed=frozenset((*scope, *key_columns, *value_columns)),
         decimal_steps=decimal_steps,
-        checked_positions=tuple(
-            position
-            for position, name in enumerate(value_columns)
-            if name in text_columns or name in decimal_steps
-        ),
+        checked_positions=_positions(value_columns, text_columns | decimal_steps.keys()),
+        checked_key_positions=_positions(key_columns, text_columns | decimal_steps.keys()),
     )
+
+
+def _positions(names: tuple[str, ...], wanted: Collection[str]) -> tuple[int, ...]:
+    return tuple(position for position, name in enumerate(names) if name in wanted)
 
 
 def _scalar_default(column: sa.Column[Any]) -> Any:
@@ -182,17 +199,17 @@ def _scalar_default(column: sa.Column[Any]) -> Any:
     return None
 
 
-def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Values]:
-    """Key and values of each row, checked; a repeated key keeps the later row.
+def _incoming(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, _Incoming]:
+    """Each row by its key, with its content hash; a repeated key keeps the later row.
 
     Repeats are the source's data (SmartOLT reuses external ids), not a fault of the run, so
     they go to the log file rather than to every run's terminal output.
     """
-    incoming: dict[Key, Values] = {}
+    incoming: dict[Key, _Incoming] = {}
     duplicates = 0
 
     for row in rows:
-        row_key, values = _key_and_values(layout, row)
+        row_key = _key_of(layout, row)
 
         if row_key in incoming:
             duplicates += 1
@@ -203,7 +220,7 @@ def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Val
                     layout.scope,
                     dict(zip(layout.key_columns, row_key, strict=True)),
                 )
-        incoming[row_key] = values
+        incoming[row_key] = _Incoming(row, _content_hash(row))
 
     if duplicates > DUPLICATES_LOGGED:
         logger.info(
@@ -215,27 +232,54 @@ def _normalise(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, Val
     return incoming
 
 
-def _key_and_values(layout: _Layout, row: dict[str, Any]) -> tuple[Key, Values]:
-    """One row as (key, values) in the form they are stored and compared in."""
+def _key_of(layout: _Layout, row: dict[str, Any]) -> Key:
+    """The row's natural key as stored, after checking the row names only known columns."""
     if not layout.allowed.issuperset(row):
         unknown = sorted(row.keys() - layout.allowed)
         raise ValueError(f"{layout.table.name} has no column(s) {', '.join(unknown)}")
     _check_scope(layout, row)
 
     row_key = tuple(map(row.get, layout.key_columns))
-    if None in row_key or not all(type(value) is str for value in row_key):
+    if None in row_key or any(
+        type(row_key[position]) is not str for position in layout.checked_key_positions
+    ):
         row_key = tuple(
             _key_value(layout, name, value)
             for name, value in zip(layout.key_columns, row_key, strict=True)
         )
+    return row_key
 
+
+def _content_hash(row: dict[str, Any]) -> int:
+    """A signed 64-bit hash of the row exactly as the caller gave it.
+
+    Equal hashes mean equal rows, so such a row is unchanged without converting anything.
+    The reverse need not hold: the same values in another key order or another type (a
+    Decimal at another scale) hash differently and are then compared as stored, so the hash
+    never has to be canonical, only exact: decimals and times are hashed with their type.
+    """
+    try:
+        text = orjson.dumps(row, default=_typed, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except orjson.JSONEncodeError:
+        text = json.dumps(row, default=_typed, separators=(",", ":")).encode()
+    digest = hashlib.blake2b(text, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _typed(value: Any) -> tuple[str, str]:
+    """A value JSON has no type for, as its type and text: Decimal("1") is not the text "1"."""
+    return (type(value).__name__, str(value))
+
+
+def _values(layout: _Layout, row: dict[str, Any]) -> Values:
+    """The row's values in the form they are stored and compared in, checked."""
     # Only text and fixed-point columns can need converting; text as sent is the common case.
     values = list(map(row.get, layout.value_columns))
     for position in layout.checked_positions:
         value = values[position]
         if value is not None and type(value) is not str:
             values[position] = _value(layout, layout.value_columns[position], value)
-    return row_key, tuple(values)
+    return tuple(values)
 
 
 def _check_scope(layout: _Layout, row: dict[str, Any]) -> None:
@@ -299,26 +343,45 @@ def canonical_json(value: dict[str, Any] | list[Any]) -> str:
 
 
 def _read_stored(conn: sa.Connection, layout: _Layout) -> dict[Key, _StoredRow]:
-    """Every stored row of the scope, removed ones included, in one SELECT.
-
-    The rows come straight from the driver's cursor and only columns whose type needs it
-    (dates on SQLite, say) are converted: SQLAlchemy's own row objects cost more than the
-    query when a table holds 50,000 rows.
-    """
+    """Every stored row of the scope, removed ones included: id, key and hash, one SELECT."""
     table = layout.table
     key_width = len(layout.key_columns)
-    columns = [
-        table.c.id,
-        *(table.c[name] for name in layout.key_columns),
-        *(table.c[name] for name in layout.value_columns),
-    ]
-    query = sa.select(
-        *columns,
+    records = _fetch(
+        conn,
+        [table.c.id, *(table.c[name] for name in layout.key_columns), table.c.content_hash],
         # A flag, not the timestamp: parsing 50,000 dates only to test them for NULL is waste.
         sa.case((table.c.removed_at.is_(None), 0), else_=1),
-    ).where(*layout.where_scope())
+        where=layout.where_scope(),
+    )
+    return {
+        tuple(record[1 : 1 + key_width]): _StoredRow(record[0], record[-2], bool(record[-1]))
+        for record in records
+    }
 
-    result = conn.execute(query)
+
+def _read_values(conn: sa.Connection, layout: _Layout, ids: list[int]) -> dict[int, Values]:
+    """The stored values of some rows, by id, in as few SELECTs as the parameter limit allows."""
+    table = layout.table
+    columns = [table.c.id, *(table.c[name] for name in layout.value_columns)]
+    found: dict[int, Values] = {}
+    for chunk in _chunks(ids, max_bind_parameters(conn)):
+        for record in _fetch(conn, columns, where=[table.c.id.in_(chunk)]):
+            found[record[0]] = tuple(record[1:])
+    return found
+
+
+def _fetch(
+    conn: sa.Connection,
+    columns: list[sa.Column[Any]],
+    *extra: sa.ColumnElement[Any],
+    where: list[sa.ColumnElement[bool]],
+) -> Sequence[Sequence[Any]]:
+    """Rows straight from the driver's cursor; only columns whose type needs it are converted.
+
+    SQLAlchemy's own row objects cost more than the query when a table holds 50,000 rows.
+    Columns in `extra` are returned as the driver gives them.
+    """
+    result = conn.execute(sa.select(*columns, *extra).where(*where))
     try:
         converters = _result_converters(conn, columns, result.cursor.description)
         records = result.cursor.fetchall()
@@ -326,14 +389,8 @@ def _read_stored(conn: sa.Connection, layout: _Layout) -> dict[Key, _StoredRow]:
         result.close()
 
     if converters:
-        records = [_converted(record, converters) for record in records]
-
-    stored: dict[Key, _StoredRow] = {}
-    for record in records:
-        stored[tuple(record[1 : 1 + key_width])] = _StoredRow(
-            record[0], tuple(record[1 + key_width : -1]), bool(record[-1])
-        )
-    return stored
+        return [_converted(record, converters) for record in records]
+    return records
 
 
 def _result_converters(
@@ -349,24 +406,44 @@ def _result_converters(
     ]
 
 
-def _compare(stored: dict[Key, _StoredRow], incoming: dict[Key, Values]) -> _Diff:
+def _compare_hashes(
+    layout: _Layout, stored: dict[Key, _StoredRow], incoming: dict[Key, _Incoming]
+) -> tuple[_Diff, dict[int, _Incoming]]:
+    """What the hashes settle, and the stored rows whose hash differs, by id, to look at."""
     diff = _Diff()
+    suspects: dict[int, _Incoming] = {}
 
-    for row_key, values in incoming.items():
+    for row_key, new in incoming.items():
         existing = stored.pop(row_key, None)
         if existing is None:
-            diff.inserts.append((row_key, values))
-        elif existing.removed or existing.values != values:
-            diff.updates.append((existing.id, values))
-        else:
+            diff.inserts.append((row_key, _values(layout, new.row), new.content_hash))
+        elif existing.removed:
+            diff.updates.append((existing.id, _values(layout, new.row), new.content_hash))
+        elif existing.content_hash == new.content_hash:
             diff.unchanged += 1
+        else:
+            suspects[existing.id] = new
 
     diff.removed_ids = [row.id for row in stored.values() if not row.removed]
-    return diff
+    return diff, suspects
+
+
+def _compare_values(
+    diff: _Diff, layout: _Layout, suspects: dict[int, _Incoming], stored: dict[int, Values]
+) -> None:
+    """A differing hash is a change only if the values as stored differ too: the same instant
+    in another zone or the same amount at another scale is no change."""
+    for row_id, new in suspects.items():
+        values = _values(layout, new.row)
+        if values == stored[row_id]:
+            diff.unchanged += 1
+            diff.hashed.append((row_id, new.content_hash))
+        else:
+            diff.updates.append((row_id, values, new.content_hash))
 
 
 def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> None:
-    """Removals, updates and inserts as batches, then one UPDATE for the unchanged rows."""
+    """Removals, updates, hashes and inserts as batches, then one UPDATE for the unchanged."""
     table = layout.table
 
     if diff.removed_ids:
@@ -381,11 +458,20 @@ def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> 
                 {
                     "row_id": row_id,
                     **dict(zip(layout.value_columns, values, strict=True)),
+                    "content_hash": content_hash,
                     "last_seen_at": now,
                     "removed_at": None,
                 }
-                for row_id, values in diff.updates
+                for row_id, values, content_hash in diff.updates
             ],
+        )
+
+    if diff.hashed:
+        conn.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(content_hash=sa.bindparam("new_hash")),
+            [{"row_id": row_id, "new_hash": new_hash} for row_id, new_hash in diff.hashed],
         )
 
     if diff.inserts:
@@ -401,12 +487,15 @@ def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> 
 
 
 def _insert(
-    conn: sa.Connection, layout: _Layout, inserts: list[tuple[Key, Values]], now: datetime
+    conn: sa.Connection, layout: _Layout, inserts: list[tuple[Key, Values, int]], now: datetime
 ) -> None:
     """New rows: COPY on PostgreSQL (twice as fast as executemany), executemany elsewhere."""
-    columns = (*layout.scope, *layout.key_columns, *layout.value_columns)
+    columns = (*layout.scope, *layout.key_columns, *layout.value_columns, "content_hash")
     scope_values = tuple(layout.scope.values())
-    records = (scope_values + row_key + values for row_key, values in inserts)
+    records = (
+        (*scope_values, *row_key, *values, content_hash)
+        for row_key, values, content_hash in inserts
+    )
 
     stamped = (*columns, "first_seen_at", "last_seen_at")
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":

@@ -19,8 +19,11 @@ def test_status_then_upgrade_then_up_to_date(database_url: str, tmp_path, monkey
     after = runner.invoke(app, ["db", "status", *url])
 
     assert before.exit_code == 0, before.stderr
-    assert before.stdout.splitlines() == ["current: empty database", "pending: 0001, 0002, 0003"]
+    assert before.stdout.splitlines() == [
+        "current: empty database",
+        "pending: 0001, 0002, 0003, 0004",
+    ]
     assert first.exit_code == 0
-    assert first.stderr.strip().endswith("applied 0001, 0002, 0003")
+    assert first.stderr.strip().endswith("applied 0001, 0002, 0003, 0004")
     assert second.stderr.strip().endswith("up to date")
-    assert after.stdout.splitlines() == ["current: 0003", "pending: none"]
+    assert after.stdout.splitlines() == ["current: 0004", "pending: none"]

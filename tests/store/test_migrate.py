@@ -53,7 +53,7 @@ TABLES = [
     "sync_targets",
 ]
 
-REVISIONS = ["0001", "0002", "0003"]
+REVISIONS = ["0001", "0002", "0003", "0004"]
 HEAD = REVISIONS[-1]
 
 

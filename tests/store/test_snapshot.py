@@ -327,3 +327,86 @@ def test_removals_are_chunked_under_the_limit_read_from_the_database(
     assert counts == ChangeCounts(unchanged=1, removed=29)
     removed = [name for name, row in stored(engine, router_id).items() if row["removed_at"] == T1]
     assert sorted(removed) == [f"s{n:02d}" for n in range(1, 30)]
+
+
+def forget_hashes(engine: sa.Engine, table: sa.Table = ppp_secrets) -> None:
+    """Make the stored rows look as rows written before content hashes were kept."""
+    with engine.begin() as conn:
+        conn.execute(table.update().values(content_hash=None))
+
+
+def hashes(engine: sa.Engine, router_id: int) -> dict[str, int | None]:
+    return {name: row["content_hash"] for name, row in stored(engine, router_id).items()}
+
+
+def test_rows_stored_without_a_hash_are_compared_by_value_once(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "profile": "P1"}, {"name": "b", "profile": "P1"}], T0)
+    written = hashes(engine, router_id)
+    forget_hashes(engine)
+    rows = [{"name": "a", "profile": "P1"}, {"name": "b", "profile": "P2"}]
+
+    upgraded = write(engine, router_id, rows, T1)
+    hashed = hashes(engine, router_id)
+    again = write(engine, router_id, rows, T2)
+
+    assert upgraded == ChangeCounts(updated=1, unchanged=1)
+    assert again == ChangeCounts(unchanged=2)
+    assert hashed["a"] == written["a"]
+    assert None not in hashed.values()
+    assert hashed["b"] != written["b"]
+    assert hashes(engine, router_id) == hashed
+    assert stored(engine, router_id)["b"]["profile"] == "P2"
+
+
+def test_a_dry_run_leaves_missing_hashes_missing(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "profile": "P1"}], T0)
+    forget_hashes(engine)
+
+    counts = write(engine, router_id, [{"name": "a", "profile": "P1"}], T1, dry_run=True)
+
+    assert counts == ChangeCounts(unchanged=1)
+    assert hashes(engine, router_id) == {"a": None}
+
+
+def test_a_row_that_comes_back_unchanged_gets_a_fresh_hash_and_seen_time(
+    engine: sa.Engine,
+) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a", "profile": "P1"}], T0)
+    written = hashes(engine, router_id)
+    write(engine, router_id, [], T1)
+
+    back = write(engine, router_id, [{"name": "a", "profile": "P1"}], T2)
+
+    assert back == ChangeCounts(updated=1)
+    row = stored(engine, router_id)["a"]
+    assert (row["removed_at"], row["last_seen_at"], row["content_hash"]) == (
+        None,
+        T2,
+        written["a"],
+    )
+
+
+def test_stored_values_are_read_in_chunks_under_the_parameter_limit(engine: sa.Engine) -> None:
+    """50 rows to look at, 20 parameters a statement (an update of one row takes 19)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite lets a connection lower its parameter limit")
+    router_id = add_router(engine)
+    rows = [{"name": f"s{n:02d}", "profile": "P1"} for n in range(50)]
+    write(engine, router_id, rows, T0)
+    forget_hashes(engine)
+    rows[7] = {"name": "s07", "profile": "P2"}
+
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        original = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)
+        try:
+            counts = write_snapshot(conn, ppp_secrets, {"router_id": router_id}, KEY, rows, T1)
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, original)
+
+    assert counts == ChangeCounts(updated=1, unchanged=49)
+    assert None not in hashes(engine, router_id).values()
