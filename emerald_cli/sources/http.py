@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import orjson
 import requests
 import tenacity
 import urllib3
@@ -226,7 +227,7 @@ class JsonTransport:
 
     def _decode(self, path: str, reply: Reply) -> Any:
         try:
-            return json.loads(reply.body)
+            return _json(reply.body)
         except ValueError:
             snippet = self._redact(reply.body[:SNIPPET_CHARS].decode("utf-8", "replace"))
             snippet = " ".join(snippet.split())
@@ -275,6 +276,15 @@ class JsonTransport:
             state.attempt_number,
             wait,
         )
+
+
+def _json(body: bytes) -> Any:
+    """orjson reads a large listing about twice as fast as the json module; the json module
+    still reads what orjson refuses (integers beyond 64 bits, NaN)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def _is_retryable(error: BaseException) -> bool:
