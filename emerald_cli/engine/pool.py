@@ -261,6 +261,11 @@ def _poll_loop(
                 outcome.counts, outcome.detail = writer.write(result)
             except DatabaseError as error:
                 outcome.database_error = str(error)
+            except Exception as error:
+                # The router's boundary: a fault writing it is that router's, and the thread
+                # must live on to poll the next one.
+                logger.exception("router=%s status=crashed while writing", target.name)
+                result.status, result.error = "crashed", f"{type(error).__name__}: {error}"
         result.tables = {}
 
         logger.info(
