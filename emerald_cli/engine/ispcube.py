@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from emerald_cli.accounts import ISPCubeAccount
+from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.run import Progress, SyncRun
 from emerald_cli.engine.streams import (
     Stream,
@@ -55,7 +57,11 @@ def sync_ispcube(
     streams = [
         Stream("plans", client.plans, _plans),
         Stream("nodes", client.nodes, _nodes),
-        Stream("customers", client.customers, lambda rows: _customers(rows, account.zone)),
+        Stream(
+            "customers",
+            lambda: ReadAhead(client.customer_pages()),
+            lambda rows: _customers(rows, account.zone),
+        ),
         Stream("connections", client.connections, _connections),
     ]
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
@@ -69,7 +75,7 @@ def _plans(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("plans", ("plan_id",), rows_out)], plans.skipped)
 
 
-def _customers(rows: list[dict[str, Any]], zone: str) -> StreamData:
+def _customers(rows: Iterable[dict[str, Any]], zone: str) -> StreamData:
     parsed = records.customers(rows, zone=zone)
     return StreamData(
         [

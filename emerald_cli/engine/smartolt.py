@@ -9,12 +9,14 @@ at how a customer's signal drifts over weeks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from emerald_cli.accounts import SmartOLTAccount
+from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.run import Progress, SyncRun
 from emerald_cli.engine.streams import (
     Stream,
@@ -55,7 +57,11 @@ def sync_smartolt(
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
         streams = [
             Stream("olts", client.olts, _olts),
-            Stream("onus", client.onus, lambda rows: _onus(rows, account.zone)),
+            Stream(
+                "onus",
+                lambda: ReadAhead(client.onu_pages()),
+                lambda rows: _onus(rows, account.zone),
+            ),
             Stream("onu_statuses", client.statuses, lambda rows: _statuses(rows, account.zone)),
             Stream("onu_signals", client.signals, lambda rows: _signals(rows, run.report.run_id)),
         ]
@@ -69,7 +75,7 @@ def _olts(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("olts", ("olt_id",), rows_out)], parsed.skipped)
 
 
-def _onus(rows: list[dict[str, Any]], zone: str) -> StreamData:
+def _onus(rows: Iterable[dict[str, Any]], zone: str) -> StreamData:
     parsed = records.onus(rows, zone=zone)
     skipped = list(parsed.skipped)
     rows_out = []

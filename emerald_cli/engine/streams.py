@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.run import Progress, SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
 from emerald_cli.sources.errors import AuthFailed, RateLimited, SourceError
@@ -95,7 +96,7 @@ def _one_stream(
 
     try:
         with _collector_paused():
-            data = stream.shape(stream.read())
+            data = _read_and_shape(stream)
             report.counts, report.detail = _write(engine, data, dry_run)
     except RateLimited as error:
         report.status, report.error = error.status, str(error)
@@ -121,6 +122,23 @@ def _one_stream(
         f" error={report.error}" if report.error else "",
     )
     return report, limited
+
+
+def _read_and_shape(stream: Stream) -> StreamData:
+    """The stream shaped; a listing read ahead in its thread is finished with before return."""
+    rows = stream.read()
+    if not isinstance(rows, ReadAhead):
+        return stream.shape(rows)
+
+    try:
+        data = stream.shape(rows)
+    except BaseException as error:
+        # The next stream uses the same client, so wait for a request in flight to end;
+        # unless the run is being interrupted, which must not wait on a slow service.
+        rows.close(wait=isinstance(error, Exception))
+        raise
+    rows.close()
+    return data
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ server that quietly caps it would otherwise end the listing early.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, Self
 
 import requests
@@ -124,6 +125,11 @@ class ISPCubeClient:
 
     def customers(self) -> list[dict[str, Any]]:
         """Every customer, raw, read page by page with limit/offset."""
+        return [customer for page in self.customer_pages() for customer in page]
+
+    def customer_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The customers a page at a time, as they arrive: a caller may work on one page
+        while the next is on its way."""
         return self._paged(CUSTOMERS_PATH)
 
     def connections(self) -> list[dict[str, Any]]:
@@ -140,24 +146,25 @@ class ISPCubeClient:
             body = body["data"]
         return self._array(NODES_PATH, body)
 
-    def _paged(self, path: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    def _paged(self, path: str) -> Iterator[list[dict[str, Any]]]:
+        received = 0
         previous: list[Any] | None = None
         for page_number in range(self.max_pages):
-            params = {"limit": self.page_size, "offset": len(rows)}
+            params = {"limit": self.page_size, "offset": received}
             page = self._array(path, self._get(path, params))
             if not page:
                 logger.debug(
-                    "vendor=ispcube path=%s pages=%d rows=%d", path, page_number, len(rows)
+                    "vendor=ispcube path=%s pages=%d rows=%d", path, page_number, received
                 )
-                return rows
+                return
 
             if page == previous:
                 raise ApiError(
-                    f"{VENDOR} returned the same page twice at {path} (offset {len(rows)}): "
+                    f"{VENDOR} returned the same page twice at {path} (offset {received}): "
                     "it ignores offset; report it to ISPCube"
                 )
-            rows.extend(page)
+            yield page
+            received += len(page)
             previous = page
 
         raise ApiError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -100,9 +101,14 @@ class SmartOLTClient:
 
     def onus(self) -> list[dict[str, Any]]:
         """Every ONU with its details: paged (general budget) unless full export is configured."""
+        return [onu for page in self.onu_pages() for onu in page]
+
+    def onu_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The ONUs a page at a time, as they arrive (the full export is one page)."""
         if self.full_export:
-            return self._list(ONUS_PATH, self._get(ONUS_PATH), "onus")
-        return self._paged_onus()
+            yield self._list(ONUS_PATH, self._get(ONUS_PATH), "onus")
+            return
+        yield from self._paged_onus()
 
     def statuses(self) -> list[dict[str, Any]]:
         return self._list(STATUSES_PATH, self._get(STATUSES_PATH), "response")
@@ -110,8 +116,8 @@ class SmartOLTClient:
     def signals(self) -> list[dict[str, Any]]:
         return self._list(SIGNALS_PATH, self._get(SIGNALS_PATH), "response")
 
-    def _paged_onus(self) -> list[dict[str, Any]]:
-        onus: list[dict[str, Any]] = []
+    def _paged_onus(self) -> Iterator[list[dict[str, Any]]]:
+        received = 0
         previous: list[Any] | None = None
         last_page = HARD_MAX_PAGES
         page = 1
@@ -128,12 +134,12 @@ class SmartOLTClient:
                     f"{VENDOR} returned the same page twice at {ONUS_PATH} (page {page}): "
                     "it ignores page; set full_export or report it to SmartOLT"
                 )
-            onus.extend(rows)
+            yield rows
+            received += len(rows)
             previous = rows
             page += 1
 
-        logger.debug("vendor=smartolt path=%s pages=%d onus=%d", ONUS_PATH, page - 1, len(onus))
-        return onus
+        logger.debug("vendor=smartolt path=%s pages=%d onus=%d", ONUS_PATH, page - 1, received)
 
     def _page_count(self, body: dict[str, Any]) -> int:
         total = body.get("total_pages")
