@@ -33,14 +33,14 @@ def text(value: Any) -> str | None:
     """Text with NUL characters removed; "" and null become None, numbers become text."""
     if value is None:
         return None
-    cleaned = str(value).replace("\x00", "")
+    cleaned = (value if type(value) is str else str(value)).replace("\x00", "")
     return cleaned or None
 
 
 def integer(value: Any) -> int | None:
     """An id or count sent as int or as text ("17"); empty is None."""
-    if value is None:
-        return None
+    if type(value) is int or value is None:
+        return value
     if isinstance(value, bool):
         raise TypeError(f"not an integer: {value!r}")
     if isinstance(value, int):
@@ -59,6 +59,8 @@ def flag(value: Any) -> bool | None:
     """A boolean sent as 0/1, "0"/"1" or true/false."""
     if value is None or isinstance(value, bool):
         return value
+    if type(value) is int and value in (0, 1):
+        return value == 1
     word = str(value).strip().lower()
     if word in TRUE_WORDS:
         return True

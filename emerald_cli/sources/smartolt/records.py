@@ -288,8 +288,10 @@ def _id(raw: Any, key: str) -> int | None:
 
 
 def _without_secrets(raw: Raw) -> Raw:
-    if not any(raw.get(key) for key in SECRET_FIELDS):
+    secrets = [key for key in SECRET_FIELDS if raw.get(key)]
+    if not secrets:
         return raw
-    return {
-        key: REDACTED if key in SECRET_FIELDS and value else value for key, value in raw.items()
-    }
+    redacted = dict(raw)
+    for key in secrets:
+        redacted[key] = REDACTED
+    return redacted
