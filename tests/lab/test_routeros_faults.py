@@ -90,7 +90,8 @@ def test_close_after_login(lab: RouterLab) -> None:
     lab.configure("router-000", fault="close_after_login")
     api = connect(lab, "router-000")
 
-    with pytest.raises(ConnectionClosed):
+    # The command may reach the closed socket before the client reads its end: a reset then.
+    with pytest.raises((ConnectionClosed, ConnectionResetError)):
         print_secrets(api)
     assert lab.stats("router-000").logins == 1
 
