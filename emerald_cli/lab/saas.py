@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
+
 logger = logging.getLogger(__name__)
 
 FAULT_MODES = (
@@ -92,7 +94,12 @@ class LabReply:
 
     @classmethod
     def json(cls, status: int, document: Any, headers: dict[str, str] | None = None) -> LabReply:
-        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        """Compact UTF-8 JSON. orjson writes the same bytes as the json module ten times
+        faster, so a benchmark against the lab times the client rather than the fake."""
+        try:
+            body = orjson.dumps(document)
+        except orjson.JSONEncodeError:
+            body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         return cls(status, body, headers or {})
 
 
