@@ -237,11 +237,13 @@ def _key_of(layout: _Layout, row: dict[str, Any]) -> Key:
     if not layout.allowed.issuperset(row):
         unknown = sorted(row.keys() - layout.allowed)
         raise ValueError(f"{layout.table.name} has no column(s) {', '.join(unknown)}")
-    _check_scope(layout, row)
+    if layout.scope:
+        _check_scope(layout, row)
 
     row_key = tuple(map(row.get, layout.key_columns))
-    if None in row_key or any(
-        type(row_key[position]) is not str for position in layout.checked_key_positions
+    if None in row_key or (
+        layout.checked_key_positions
+        and any(type(row_key[position]) is not str for position in layout.checked_key_positions)
     ):
         row_key = tuple(
             _key_value(layout, name, value)
@@ -256,10 +258,12 @@ def _content_hash(row: dict[str, Any]) -> int:
     Equal hashes mean equal rows, so such a row is unchanged without converting anything.
     The reverse need not hold: the same values in another key order or another type (a
     Decimal at another scale) hash differently and are then compared as stored, so the hash
-    never has to be canonical, only exact: decimals and times are hashed with their type.
+    never has to be canonical, only exact: a decimal is hashed with its type, so that
+    Decimal("1") and the text "1" differ (times are written with their zone, which no text
+    column is ever given in place of a time).
     """
     try:
-        text = orjson.dumps(row, default=_typed, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        text = orjson.dumps(row, default=_typed)
     except orjson.JSONEncodeError:
         text = json.dumps(row, default=_typed, separators=(",", ":")).encode()
     digest = hashlib.blake2b(text, digest_size=8).digest()

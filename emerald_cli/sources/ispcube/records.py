@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_PORT = 8728
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Customer:
     """A billing customer.
 
@@ -56,7 +56,7 @@ class Customer:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomerEmail:
     """CustomerEmail(customer_id=1001, email="cliente1@example.com")"""
 
@@ -64,7 +64,7 @@ class CustomerEmail:
     email: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomerPhone:
     """CustomerPhone(customer_id=1001, number="0000000001")"""
 
@@ -72,7 +72,7 @@ class CustomerPhone:
     number: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Connection:
     """A billed service; `user` is the PPPoE user name, kept as sent (None when empty).
 
@@ -90,7 +90,7 @@ class Connection:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     """Plan(id=12, name="FIBRA 100", speed="100", comment=None)
 
@@ -104,7 +104,7 @@ class Plan:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RouterCandidate:
     """A node that names a router to poll.
 

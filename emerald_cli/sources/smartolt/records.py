@@ -23,7 +23,7 @@ SECRET_FIELDS = ("password",)
 REDACTED = "<redacted>"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Olt:
     """Olt(id=1, name="OLT-CENTRO", hardware_version="MA5800-X7", ip="10.0.0.2",
     telnet_port=23, snmp_port=161)"""
@@ -37,7 +37,7 @@ class Olt:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServicePort:
     """ServicePort(service_port=101, vlan=100, upload_speed="100M", download_speed="100M")"""
 
@@ -47,7 +47,7 @@ class ServicePort:
     download_speed: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Onu:
     """An ONU with its inventory details; `name` is kept as typed (spaces, case) for display.
 
@@ -89,7 +89,7 @@ class Onu:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OnuStatus:
     """OnuStatus(unique_external_id="HWTC0000A002", sn="HWTC0000A002", name="pp-0002",
     status="LOS", last_status_change=datetime(2024, 6, 9, 22, 41, 5, tzinfo=<Buenos Aires>))"""
@@ -106,7 +106,7 @@ class OnuStatus:
     raw: Raw = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OnuSignal:
     """Optical levels: 1490 nm is what the ONU receives, 1310 nm what the OLT receives.
 
