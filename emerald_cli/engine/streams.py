@@ -4,6 +4,11 @@ A stream (customers, connections, ONUs, ...) is written only after it was read c
 normalised; any failure part-way leaves its stored tables exactly as they were and becomes the
 stream's status in the run history. After a rate-limit answer the source is not called again
 in this run: the streams still to come are recorded as rate limited, not attempted.
+
+Writing a stream is mostly waiting on the database and reading one mostly waiting on the
+service, so while one stream is written the next is read, in a thread of its own. Only one
+stream is ever read at a time (the client has a single user) and all database work stays in
+the calling thread.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import functools
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
@@ -61,6 +67,64 @@ class Stream:
     shape: Callable[[Any], StreamData]
 
 
+@dataclass
+class _Read:
+    """What reading one stream came to: its data, or the error that stopped it."""
+
+    data: StreamData | None
+    error: BaseException | None
+    requests: int
+    duration_s: float
+
+    def unwrapped(self) -> StreamData:
+        """The data; the read's error, raised here in the caller's thread, if there is none."""
+        if self.error is not None:
+            raise self.error
+        assert self.data is not None
+        return self.data
+
+    @property
+    def stops_source(self) -> SourceError | None:
+        """The error after which the source must not be called again in this run, if any.
+
+        A rate limit or refused credentials will answer the next stream the same way, and
+        every call spends the account's budget.
+        """
+        if isinstance(self.error, RateLimited | AuthFailed):
+            return self.error
+        return None
+
+
+class _StreamReader:
+    """One stream read and shaped in a thread, while the caller writes the stream before it."""
+
+    def __init__(self, stream: Stream, requests_made: Callable[[], int]) -> None:
+        self._stream = stream
+        self._requests_made = requests_made
+        self._outcome: _Read | None = None
+        self._thread = threading.Thread(
+            target=self._read, name=f"stream-{stream.name}", daemon=True
+        )
+        self._thread.start()
+
+    def result(self) -> _Read:
+        """Wait for the read to end: every request has a deadline, so the wait is bounded."""
+        self._thread.join()
+        assert self._outcome is not None
+        return self._outcome
+
+    def _read(self) -> None:
+        started, requests_before = time.monotonic(), self._requests_made()
+        data, error = None, None
+        try:
+            data = _read_and_shape(self._stream)
+        except BaseException as caught:  # raised again in the writing thread
+            error = caught
+        self._outcome = _Read(
+            data, error, self._requests_made() - requests_before, time.monotonic() - started
+        )
+
+
 def run_streams(
     run: SyncRun,
     engine: sa.Engine,
@@ -68,41 +132,50 @@ def run_streams(
     requests_made: Callable[[], int],
     progress: Progress | None = None,
 ) -> None:
-    """Read and write each stream in turn, recording one target per stream."""
-    progress = progress or Progress()
-    stopped_by: SourceError | None = None
+    """Write each stream in turn, recording one target per stream; read each one ahead.
 
-    for stream in streams:
-        progress.started(stream.name)
-        if stopped_by is not None:
-            report = _not_called(stream.name, stopped_by)
-        else:
-            report, stopped_by = _one_stream(engine, stream, requests_made, run.report.dry_run)
-        run.record(report)
-        progress.finished(report)
-
-
-def _one_stream(
-    engine: sa.Engine, stream: Stream, requests_made: Callable[[], int], dry_run: bool
-) -> tuple[TargetReport, SourceError | None]:
-    """The stream's report, and the error that must stop calling the source, if one did.
-
-    A rate limit or refused credentials will answer the next stream the same way, and every
-    call spends the account's budget, so the source is not called again in this run.
+    When writing fails the run ends, but not before the read in flight is over, since the
+    client it uses is closed next; unless the run is being interrupted, which must not wait
+    on a slow service.
     """
-    started, requests_before = time.monotonic(), requests_made()
+    progress = progress or Progress()
+    queued = list(streams)
+    stopped_by: SourceError | None = None
+    reading: _StreamReader | None = None
+
+    with _collector_paused():
+        try:
+            if queued:
+                reading = _StreamReader(queued[0], requests_made)
+            for position, stream in enumerate(queued):
+                progress.started(stream.name)
+                if stopped_by is not None:
+                    report = _not_called(stream.name, stopped_by)
+                else:
+                    assert reading is not None
+                    read, reading = reading.result(), None
+                    stopped_by = read.stops_source
+                    if stopped_by is None and position + 1 < len(queued):
+                        reading = _StreamReader(queued[position + 1], requests_made)
+                    report = _written(engine, stream, read, run.report.dry_run)
+                run.record(report)
+                progress.finished(report)
+        except Exception:
+            if reading is not None:
+                reading.result()
+            raise
+
+
+def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> TargetReport:
+    """The stream's report once its data is written, or why there was nothing to write."""
+    started = time.monotonic()
     report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1)
-    limited = None
 
     try:
-        with _collector_paused():
-            data = _read_and_shape(stream)
-            report.counts, report.detail = _write(engine, data, dry_run)
+        report.counts, report.detail = _write(engine, read.unwrapped(), dry_run)
     except RateLimited as error:
         report.status, report.error = error.status, str(error)
-        report.retry_after, limited = error.retry_after, error
-    except AuthFailed as error:
-        report.status, report.error, limited = error.status, str(error), error
+        report.retry_after = error.retry_after
     except SourceError as error:
         report.status, report.error = error.status, str(error)
     except DatabaseError:
@@ -111,8 +184,8 @@ def _one_stream(
         logger.exception("stream=%s status=crashed", stream.name)
         report.status, report.error = "crashed", f"{type(error).__name__}: {error}"
 
-    report.duration_s = round(time.monotonic() - started, 3)
-    report.detail["requests"] = requests_made() - requests_before
+    report.duration_s = round(read.duration_s + time.monotonic() - started, 3)
+    report.detail["requests"] = read.requests
     logger.info(
         "stream=%s status=%s requests=%d duration=%.2fs%s",
         stream.name,
@@ -121,7 +194,7 @@ def _one_stream(
         report.duration_s,
         f" error={report.error}" if report.error else "",
     )
-    return report, limited
+    return report
 
 
 def _read_and_shape(stream: Stream) -> StreamData:
@@ -143,12 +216,12 @@ def _read_and_shape(stream: Stream) -> StreamData:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Keep Python's cycle collector out of one stream's work, and let it run after.
+    """Keep Python's cycle collector out of a run's streams, and let it run after.
 
     A stream holds its whole listing in memory: hundreds of thousands of records and rows
     that live until it is written and that form no reference cycles. The collector would walk
     that growing heap again and again for nothing (a fifth of a warm 135,000-row sync); once
-    the stream is done, whatever cycles it left are collected as usual.
+    the streams are done, whatever cycles they left are collected as usual.
     """
     was_enabled = gc.isenabled()
     gc.disable()
