@@ -20,9 +20,10 @@ trim + casefold; "pppoe connection" = conntype "pppoe" with a non-empty user):
       the customer is enabled. One finding per (user, ONU serial).
 - M7b an ONU whose name matches no pppoe connection, and an FTTH connection (plan "FIBRA ...")
       with no ONU.
-- M8  enabled secret not in the cut set whose profile's rate-limit (the tx of its first pair)
-      differs from its plan's speed in Mbps. TODO(#3): queue max-limit and ONU speed profiles
-      are not compared by the oracle.
+- M8  a speed that differs from the plan's speed in Mbps, for an enabled secret not in the cut
+      set: its profile's rate-limit (the tx of its first pair) or its dynamic queue's max-limit
+      (`<pppoe-user>`, the download half), one finding each; and an ONU of a pppoe connection
+      whose service port's download speed profile ("100M", "1G") differs from the plan's.
 - M9  enabled secret of an enabled customer with no session and a last-logged-out older than
       `stale_days` before `now` (or none).
 - M10 a node whose router does not answer (seeded: 127.0.0.1 port 1); its connections are not
@@ -55,6 +56,8 @@ PLANS = (
 )
 CUT_PROFILES = ("CORTE",)
 CUT_PLAN_ID = 10
+SLOW_QUEUE_LIMIT = "20000000/20000000"  # the seeded M8 queue: 20 Mbps whatever the plan
+FAST_ONU_SPEED = "1G"  # the seeded M8 ONU: faster than any plan
 NO_IP_NODE_ID = 900
 GONE_NODE_ID = 901
 GONE_PORT = 1
@@ -201,6 +204,8 @@ def build_billing(
     builder = _Builder(billing, rng, suspended_status)
     builder.tie_secrets()
     builder.add_seeded_connections()
+    if seed_router_mismatches:
+        builder.slow_queue()
     builder.add_extra(customers, extra_connections)
     builder.add_onus()
     return billing
@@ -415,9 +420,28 @@ class _Builder:
             plan_id = (10, 12, 14, 20)[number % 4] if number % 23 else None
             self.connection(owners[number % len(owners)], user, NO_IP_NODE_ID, plan_id, conntype)
 
+    def slow_queue(self) -> None:
+        """M8 on a router: one dynamic queue limited below what its customer's plan sells."""
+        picked = {item.split("=", 1)[1] for item in self.billing.seeded["_picks"]}
+        enabled = {row["id"] for row in self.billing.customers if row["status"] == "enabled"}
+        users = {
+            row["user"]
+            for row in self.billing.connections
+            if row["customer_id"] in enabled and row["user"] not in picked
+        }
+        for router in reversed(self.billing.fleet.routers):
+            profiles = {secret["name"]: secret["profile"] for secret in router.secrets}
+            for queue in router.queues:
+                user = queue["name"].removeprefix("<pppoe-").removesuffix(">")
+                if user in users and profiles[user] not in CUT_PROFILES:
+                    queue["max-limit"] = SLOW_QUEUE_LIMIT
+                    self.seed("M8", user)
+                    return
+
     def add_onus(self) -> None:
         """One ONU per FTTH connection, with the seeded quirks and problems."""
         plan_names = {plan["id"]: plan["name"] for plan in self.billing.plans}
+        plan_speeds = {plan["id"]: f"{plan['speed']}M" for plan in self.billing.plans}
         picks = dict(item.split("=", 1) for item in self.billing.seeded["_picks"])
         number = 0
         for row in self.billing.connections:
@@ -431,7 +455,7 @@ class _Builder:
                 continue
             if user == picks.get("duplicate") and row["id"] != self._first_id(user):
                 continue
-            onu = _onu_row(self.rng, number, user)
+            onu = _onu_row(self.rng, number, user, plan_speeds[row["plan_id"]])
             self._quirks(onu, number, user, picks)
             self.billing.onus.append(onu)
             number += 1
@@ -440,6 +464,21 @@ class _Builder:
         _bridging(bridge)
         self.billing.onus.append(bridge)
         self.seed("M7b", "CLIENTE 7 BRIDGE")
+        self._fast_onu(picks)
+
+    def _fast_onu(self, picks: dict[str, str]) -> None:
+        """M8 on the OLT: one ONU provisioned faster than its customer's plan."""
+        served = {
+            row["user"]
+            for row in self.billing.connections
+            if row["user"] and row["node_id"] != GONE_NODE_ID
+        }
+        for onu in reversed(self.billing.onus):
+            if onu["name"] in served and onu["name"] not in picks.values():
+                for port in onu["service_ports"]:
+                    port.update(upload_speed=FAST_ONU_SPEED, download_speed=FAST_ONU_SPEED)
+                self.seed("M8", onu["name"])
+                return
 
     def _first_id(self, user: str) -> int:
         return min(row["id"] for row in self.billing.connections if row["user"] == user)
@@ -457,7 +496,9 @@ class _Builder:
             onu.update(status="LOS", signal="-", signal_1310="-", signal_1490="-")
             self.seed("M7", user)
         elif user == picks.get("duplicate"):
-            old = _onu_row(self.rng, number + 100000, user)
+            old = _onu_row(
+                self.rng, number + 100000, user, onu["service_ports"][0]["download_speed"]
+            )
             old.update(status="Offline", signal="-", signal_1310="-", signal_1490="-")
             old["unique_external_id"] = onu["unique_external_id"]
             self.billing.onus.append(old)
@@ -554,7 +595,7 @@ def _customer_row(rng: random.Random, customer_id: int, status: str) -> Raw:
     }
 
 
-def _onu_row(rng: random.Random, number: int, name: str) -> Raw:
+def _onu_row(rng: random.Random, number: int, name: str, speed: str = "100M") -> Raw:
     olt = OLTS[number % 2]
     zone_id, zone_name = ZONES[number % 2]
     vendor = "HWTC" if number % 2 == 0 else "ZTEG"
@@ -618,8 +659,8 @@ def _onu_row(rng: random.Random, number: int, name: str) -> Raw:
                 "cvlan": "",
                 "svlan": "",
                 "tag_transform_mode": "translate",
-                "upload_speed": "100M",
-                "download_speed": "100M",
+                "upload_speed": speed,
+                "download_speed": speed,
             }
         ],
         "ethernet_ports": [],
@@ -725,22 +766,30 @@ class _Oracle:
         self, router: LabRouter, secret: dict[str, str], connections: list[Raw]
     ) -> list[Finding]:
         profile = next((p for p in router.profiles if p["name"] == secret["profile"]), None)
-        rate = _tx_mbps(profile.get("rate-limit", "")) if profile else None
-        found = []
+        queue_name = f"<pppoe-{secret['name']}>"
+        queue = next((q for q in router.queues if q["name"] == queue_name), None)
+        limits = (
+            (
+                _tx_mbps(profile.get("rate-limit", "")) if profile else None,
+                f"profile {secret['profile']}",
+            ),
+            (_tx_mbps(queue["max-limit"]) if queue else None, f"queue {queue_name}"),
+        )
+        return [
+            Finding("M8", secret["name"], router.name, f"plan {plan} ({speed} Mbps) vs {where}")
+            for plan, speed in self._plan_speeds(connections)
+            for rate, where in limits
+            if rate is not None and rate != speed
+        ]
+
+    def _plan_speeds(self, connections: list[Raw]) -> list[tuple[str, int]]:
+        """The name and speed in Mbps of each connection's plan, where the speed is a number."""
+        speeds = []
         for row in connections:
             plan = self.plans.get(row["plan_id"])
-            speed = plan["speed"] if plan else None
-            if rate is None or not speed or not str(speed).isdigit() or int(speed) == rate:
-                continue
-            found.append(
-                Finding(
-                    "M8",
-                    secret["name"],
-                    router.name,
-                    f"plan {plan['name']} ({speed} Mbps) vs profile {secret['profile']}",
-                )
-            )
-        return found
+            if plan and str(plan["speed"]).isdigit():
+                speeds.append((plan["name"], int(plan["speed"])))
+        return speeds
 
     def _stale(self, secret: dict[str, str]) -> bool:
         last = _logged_out(secret.get("last-logged-out", ""))
@@ -784,6 +833,7 @@ class _Oracle:
                 problem = self._onu_problem(onu, enabled)
                 if problem:
                     found.append(Finding("M7", user, None, f"{onu['sn']}: {problem}"))
+                found.extend(self._onu_speed(onu, self.connections[key]))
         plan_names = {plan["id"]: str(plan["name"]) for plan in self.billing.plans}
         for key, connections in self.connections.items():
             ftth = any(
@@ -793,6 +843,15 @@ class _Oracle:
                 user = connections[0]["user"]
                 found.append(Finding("M7b", user, None, "FTTH connection with no ONU"))
         return found
+
+    def _onu_speed(self, onu: Raw, connections: list[Raw]) -> list[Finding]:
+        user = connections[0]["user"]
+        return [
+            Finding("M8", user, None, f"plan {plan} ({speed} Mbps) vs ONU {onu['sn']} {profile}")
+            for plan, speed in self._plan_speeds(connections)
+            for profile in (port["download_speed"] for port in onu["service_ports"])
+            if _speed_mbps(profile) not in (None, speed)
+        ]
 
     def _onu_problem(self, onu: Raw, enabled: bool) -> str | None:
         if str(onu["status"]).casefold() in BAD_ONU_STATUSES:
@@ -808,15 +867,20 @@ class _Oracle:
 
 
 def _tx_mbps(rate_limit: str) -> float | None:
-    """The tx (download) rate of a rate-limit's first pair, in Mbps: "50M/50M" → 50."""
+    """The download half of a rate-limit's first pair or of a queue's max-limit, in Mbps:
+    "50M/50M" → 50, "20000000/20000000" → 20."""
     first = rate_limit.split(" ", 1)[0]
     if "/" not in first:
         return None
-    tx = first.split("/", 1)[1]
+    return _speed_mbps(first.split("/", 1)[1])
+
+
+def _speed_mbps(text: str) -> float | None:
+    """A speed as RouterOS or SmartOLT write it, in Mbps: "128k", "100M", "1G", "20000000"."""
     units = {"k": 0.001, "M": 1.0, "G": 1000.0}
-    if tx and tx[-1] in units:
-        return float(tx[:-1]) * units[tx[-1]]
-    return float(tx) / 1_000_000 if tx.isdigit() else None
+    if text and text[-1] in units and text[:-1].isdigit():
+        return float(text[:-1]) * units[text[-1]]
+    return float(text) / 1_000_000 if text.isdigit() else None
 
 
 def _dbm(value: Any) -> float | None:

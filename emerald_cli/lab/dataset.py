@@ -140,10 +140,30 @@ def _build_router(rng: random.Random, index: int, secret_count: int) -> LabRoute
         if rng.random() < 0.6:
             router.active.append(_active_row(rng, number, secret))
 
+    # RouterOS makes a dynamic queue for a session whose profile has a rate-limit; the lab
+    # keeps one session in three that has one, limited as its profile says.
+    rates = {name: rate for name, _, _, rate, _ in PROFILES if rate}
+    profile_of = {secret["name"]: secret["profile"] for secret in router.secrets}
     for number, session in enumerate(router.active):
-        if number % 3 == 0:
-            router.queues.append(_queue_row(number, session["name"], session["address"]))
+        rate = rates.get(profile_of[session["name"]])
+        if number % 3 == 0 and rate:
+            limit = queue_limit(rate)
+            router.queues.append(_queue_row(number, session["name"], session["address"], limit))
     return router
+
+
+def queue_limit(rate_limit: str) -> str:
+    """A profile's rate-limit as a queue's max-limit, in bits/s: "50M/50M" → "50000000/50000000".
+
+    The first pair of a rate-limit is rx/tx as the router sees it, which is what a dynamic
+    queue's upload/download limit is for the customer.
+    """
+    units = {"k": 1_000, "M": 1_000_000, "G": 1_000_000_000}
+    pair = rate_limit.split(" ", 1)[0].split("/")
+    bits = [
+        int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value) for value in pair
+    ]
+    return "/".join(map(str, bits))
 
 
 def _pick_name(router_index: int, number: int) -> str:
@@ -227,7 +247,7 @@ def _active_row(rng: random.Random, number: int, secret: dict[str, str]) -> dict
     }
 
 
-def _queue_row(number: int, user: str, address: str) -> dict[str, str]:
+def _queue_row(number: int, user: str, address: str, limit: str) -> dict[str, str]:
     return {
         ".id": f"*{0x500 + number:X}",
         "name": f"<pppoe-{user}>",
@@ -236,7 +256,7 @@ def _queue_row(number: int, user: str, address: str) -> dict[str, str]:
         "priority": "8/8",
         "queue": "default-small/default-small",
         "limit-at": "0/0",
-        "max-limit": "50000000/50000000",
+        "max-limit": limit,
         "burst-limit": "0/0",
         "burst-threshold": "0/0",
         "burst-time": "0s/0s",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emerald_cli.lab.billing import Finding, build_billing
-from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.dataset import PROFILES, build_fleet, queue_limit
 
 KINDS = ("M1", "M2", "M3", "M3b", "M4", "M5", "M6", "M7", "M7b", "M8", "M9", "M10")
 
@@ -29,7 +29,7 @@ def test_every_mismatch_kind_is_seeded_and_found() -> None:
         "M6": 6,
         "M7": 11,
         "M7b": 2,
-        "M8": 1,
+        "M8": 3,
         "M9": 12,
         "M10": 1,
     }
@@ -46,9 +46,39 @@ def test_every_mismatch_kind_is_seeded_and_found() -> None:
     assert picked["M4"] == Finding("M4", "pp-000-00007", None, "router-000, router-001")
     assert picked["M10"] == Finding("M10", "router-gone", "router-gone", "127.0.0.1:1")
     assert Finding("M1", "pp-001-00001", "router-001", "customer is blocked") in findings
+    slower = [f.detail.split(" vs ")[1].split(" ")[0] for f in findings if f.kind == "M8"]
+    assert sorted(slower) == ["ONU", "profile", "queue"]
     assert Finding("M7b", "CLIENTE 7 BRIDGE", None, "ONU HWTC0000002E matches no connection") in (
         findings
     )
+
+
+def test_speeds_agree_except_where_a_mismatch_is_seeded() -> None:
+    billing = build_billing(build_fleet(seed=7, routers=3, secrets=20))
+    seeded = set(billing.seeded["M8"])
+    rates = {profile[0]: profile[3] for profile in PROFILES}
+    plan_speed = {plan["id"]: plan["speed"] for plan in billing.plans}
+    plan_of_user = {row["user"]: row["plan_id"] for row in billing.connections}
+
+    queues = 0
+    for router in billing.fleet.routers:
+        profile_of = {secret["name"]: secret["profile"] for secret in router.secrets}
+        for queue in router.queues:
+            user = queue["name"].removeprefix("<pppoe-").removesuffix(">")
+            queues += 1
+            if user not in seeded:
+                assert queue["max-limit"] == queue_limit(rates[profile_of[user]])
+    onus = 0
+    for onu in billing.onus:
+        plan_id = plan_of_user.get(onu["name"])
+        if plan_id is not None and onu["name"] not in seeded:
+            onus += 1
+            speeds = {port["download_speed"] for port in onu["service_ports"]}
+            assert speeds == {f"{plan_speed[plan_id]}M"}
+
+    assert queues > 5 and onus > 20
+    assert queue_limit("100M/100M 120M/120M 80M/80M 16/16") == "100000000/100000000"
+    assert queue_limit("128k/128k") == "128000/128000"
 
 
 def test_the_same_seed_gives_the_same_world() -> None:
