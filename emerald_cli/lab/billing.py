@@ -709,6 +709,11 @@ class _Oracle:
         for router in self.routers:
             for secret in router.secrets:
                 self.secrets.setdefault(norm(secret["name"]), []).append((router, secret))
+        self.queues = {
+            (router.name, queue["name"]): queue
+            for router in self.routers
+            for queue in router.queues
+        }
         self.onus: dict[str, list[Raw]] = {}
         for onu in billing.onus:
             if onu["name"]:
@@ -767,7 +772,7 @@ class _Oracle:
     ) -> list[Finding]:
         profile = next((p for p in router.profiles if p["name"] == secret["profile"]), None)
         queue_name = f"<pppoe-{secret['name']}>"
-        queue = next((q for q in router.queues if q["name"] == queue_name), None)
+        queue = self.queues.get((router.name, queue_name))
         limits = (
             (
                 _tx_mbps(profile.get("rate-limit", "")) if profile else None,
