@@ -278,7 +278,7 @@ plans = _saas_table(
     "plans",
     ("plan_id",),
     sa.Column("plan_id", sa.Integer, nullable=False),
-    # TODO(#3): the unit and format of ISPCube's plan speed are unknown, so it stays text.
+    # Plan speed stays text as sent: ISPCube documents neither its unit nor its format.
     *_texts("name", "speed", "comment"),
 )
 

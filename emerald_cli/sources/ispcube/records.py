@@ -94,7 +94,8 @@ class Connection:
 class Plan:
     """Plan(id=12, name="FIBRA 100", speed="100", comment=None)
 
-    TODO(#3): the unit and format of `speed` are unknown, so it stays text.
+    `speed` stays text as sent: ISPCube documents neither its unit nor its format (a number
+    of Mbps, "100/20", kbps?), and a guessed conversion would store wrong numbers silently.
     """
 
     id: int
