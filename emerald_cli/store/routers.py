@@ -29,28 +29,36 @@ def upsert_router(
     name: str,
     host: str,
     port: int,
-    source: str = "inventory",
+    source: str | None = None,
     node_id: int | None = None,
     now: datetime | None = None,
     **fields: Any,
 ) -> int:
     """Create the router named `name` or update it in place; returns its id.
 
+    `source` (and `node_id`, for ISPCube) say who lists the router. A poll passes neither:
+    a router it meets first counts as the inventory's, and a known one keeps who listed it,
+    so that the routers ISPCube's nodes name are still ISPCube's after they were polled.
     One INSERT ... ON CONFLICT statement, so two processes adding the same router both
     succeed. `fields` may set identity, version, board, uptime and last_polled_at.
     """
     unknown = fields.keys() - ROUTER_FIELDS
     if unknown:
         raise ValueError(f"routers has no settable column(s) {', '.join(sorted(unknown))}")
-    if source not in ROUTER_SOURCES:
+    if source is not None and source not in ROUTER_SOURCES:
         raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
 
     now = now or utc_now()
     require_aware(now)
 
-    values = {"host": host, "port": port, "source": source, "node_id": node_id, **fields}
+    values = {"host": host, "port": port, **fields}
+    if source is not None:
+        values.update(source=source, node_id=node_id)
     statement = _dialect_insert(conn).values(
-        name=name, **values, first_seen_at=now, last_seen_at=now
+        name=name,
+        **{"source": "inventory", "node_id": None, **values},
+        first_seen_at=now,
+        last_seen_at=now,
     )
     statement = statement.on_conflict_do_update(
         index_elements=[routers.c.name],

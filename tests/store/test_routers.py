@@ -74,6 +74,17 @@ def test_the_same_name_updates_the_same_row(engine: sa.Engine) -> None:
     assert row["removed_at"] is None
 
 
+def test_a_poll_keeps_who_listed_the_router(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        upsert_router(conn, name="nodo-7", host="10.0.7.1", port=8728, source="ispcube", node_id=7)
+        upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+    with engine.begin() as conn:
+        upsert_router(conn, name="nodo-7", host="10.0.7.1", port=8728, now=T1)
+
+    rows = {row["name"]: (row["source"], row["node_id"]) for row in router_rows(engine)}
+    assert rows == {"nodo-7": ("ispcube", 7), "core-1": ("inventory", None)}
+
+
 def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         with pytest.raises(ValueError, match="no settable column"):
