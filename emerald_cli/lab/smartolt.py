@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 HOUR = 3600.0
 MAX_PAGE_SIZE = 100
 HOURLY_LIMIT_TEXT = "You have reached the hourly limit for this method"
+# SmartOLT's wording for the per-second limit is not known; the lab's only names no hour.
+BURST_LIMIT_TEXT = "Too many requests, slow down"
 FULL_EXPORT = "get_all_onus_details (full export)"
 
 
@@ -105,7 +107,7 @@ class SmartOLTLab(LabServer):
         full_export = request.path == self.paths["onus"] and "page" not in request.query
         limited = self._spend(full_export)
         if limited is not None:
-            return self._rate_limited(limited)
+            return self._rate_limited(*limited)
 
         if full_export:
             return LabReply.json(200, {"status": True, "onus": self.billing.onu_details()})
@@ -119,9 +121,11 @@ class SmartOLTLab(LabServer):
         rows = listings[request.path]()
         return LabReply.json(200, {"status": True, "response_code": "success", "response": rows})
 
-    def _spend(self, full_export: bool) -> float | None:
-        """Take one call from every bucket that applies; or the seconds until that is possible."""
-        buckets = [self._hourly, self._burst] + ([self._full_export] if full_export else [])
+    def _spend(self, full_export: bool) -> tuple[float, str] | None:
+        """Take one call from every bucket that applies; or the seconds until that is possible,
+        and what to say: only an hourly bucket that is empty names the hourly limit."""
+        hourly = [self._hourly] + ([self._full_export] if full_export else [])
+        buckets = [*hourly, self._burst]
         with self._limits_lock:
             now = self.clock()
             for bucket in buckets:
@@ -129,13 +133,14 @@ class SmartOLTLab(LabServer):
             wait = max(bucket.wait_for_one() for bucket in buckets)
             if wait > 0:
                 self.rate_limited_answers += 1
-                return wait
+                spent = any(bucket.wait_for_one() > 0 for bucket in hourly)
+                return wait, HOURLY_LIMIT_TEXT if spent else BURST_LIMIT_TEXT
             for bucket in buckets:
                 bucket.tokens -= 1
             return None
 
-    def _rate_limited(self, wait: float) -> LabReply:
-        body = {"status": False, "error": HOURLY_LIMIT_TEXT}
+    def _rate_limited(self, wait: float, text: str) -> LabReply:
+        body = {"status": False, "error": text}
         if self.rate_limit_style == "200":
             return LabReply.json(200, body)
         return LabReply.json(429, body, {"Retry-After": str(max(1, math.ceil(wait)))})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ class RetryPolicy:
     """How hard to try: `retries` extra attempts, exponential backoff with jitter.
 
     A rate-limit answer is retried only when its Retry-After is at most `retry_after_max`
-    seconds, or, with `backoff_on_rate_limit`, when it gives no hint at all.
+    seconds, or, with `backoff_on_rate_limit`, when it gives no hint at all; never when its
+    body matches `final_rate_limit` (the vendor says the budget is spent, not that calls came
+    too fast), nor once the transport has waited `rate_limit_wait_max` seconds on rate limits
+    in all: a service limiting call after call is answering at its sustained rate, and a run
+    that kept waiting on it would crawl for minutes while looking healthy.
     """
 
     retries: int = 3
@@ -59,6 +64,8 @@ class RetryPolicy:
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
     backoff_on_rate_limit: bool = True
+    final_rate_limit: re.Pattern[str] | None = None
+    rate_limit_wait_max: float = 120.0
 
 
 class JsonTransport:
@@ -88,6 +95,7 @@ class JsonTransport:
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self._hint: float | None = None
+        self.rate_limit_waited = 0.0
 
     def close(self) -> None:
         if self._owns_session:
@@ -215,6 +223,11 @@ class JsonTransport:
         else:
             retryable = seconds <= self.policy.retry_after_max
             until = datetime.now(UTC) + timedelta(seconds=seconds)
+        final = self.policy.final_rate_limit
+        if final is not None and final.search(self._detail(reply.body)):
+            retryable = False
+        if self.rate_limit_waited + (seconds or 0.0) > self.policy.rate_limit_wait_max:
+            retryable = False
         self._hint = seconds
         method = path.rstrip("/").rsplit("/", 1)[-1]
         return RateLimited(
@@ -269,6 +282,8 @@ class JsonTransport:
         error = state.outcome.exception() if state.outcome else None
         status = error.status if isinstance(error, SourceError) else "error"
         wait = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(error, RateLimited):
+            self.rate_limit_waited += wait
         logger.info(
             "vendor=%s status=%s attempt=%d retry_in=%.2fs",
             self.vendor,

@@ -19,6 +19,7 @@ from emerald_cli.sources.errors import (
     Timeout,
     Unreachable,
 )
+from emerald_cli.sources.http import JsonTransport, RetryPolicy
 from emerald_cli.sources.smartolt import SmartOLTClient
 from tests.sources.conftest import SMARTOLT_TOKEN
 
@@ -133,6 +134,39 @@ def test_hourly_limit_answered_200_surfaces_as_rate_limited(
         "hourly limit for this method'): calls stopped; try again next hour or poll less often"
     )
     assert client.requests_made == 3
+
+
+def test_an_hourly_limit_is_not_waited_for_even_when_its_retry_after_is_short(
+    smartolt: Make, billing: Billing
+) -> None:
+    clock = LabClock()
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, hourly_budget=2, clock=clock) as lab:
+        client = smartolt(base_url=lab.url)
+        client.statuses()
+        client.signals()
+        clock.advance(1799)  # the budget's next call is a second away
+
+        with pytest.raises(RateLimited) as caught:
+            client.olts()
+
+    assert "try again after" in str(caught.value)
+    assert (client.requests_made, lab.rate_limited_answers) == (3, 1)
+
+
+def test_rate_limits_that_go_on_stop_the_calls(billing: Billing) -> None:
+    policy = RetryPolicy(retries=5, backoff_on_rate_limit=False, rate_limit_wait_max=1.5)
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=1, clock=LabClock()) as lab:
+        transport = JsonTransport("SmartOLT", lab.url, policy=policy)
+        headers = {"X-Token": SMARTOLT_TOKEN}
+        transport.call("GET", "/system/get_olts", headers=headers)
+
+        with pytest.raises(RateLimited):
+            transport.call("GET", "/system/get_olts", headers=headers)
+        transport.close()
+
+    # One wait of a second was allowed; the next would have gone past 1.5 s in all.
+    assert (transport.requests_made, lab.rate_limited_answers) == (3, 2)
+    assert 0.9 < transport.rate_limit_waited < 1.5
 
 
 def test_a_short_retry_after_is_waited_for_once(smartolt: Make, billing: Billing) -> None:

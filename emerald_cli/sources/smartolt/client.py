@@ -2,7 +2,8 @@
 
 SmartOLT limits calls per account and method (1,000 an hour, a handful of full exports) and can
 revoke access after misuse, so a rate-limit answer stops the stream at once; only a Retry-After
-of a few seconds (the per-second burst limit) is waited for.
+of a few seconds (the per-second burst limit) is waited for, never an answer that names the
+hourly limit, and no more than half a minute per run in all.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ SIGNALS_PATH = "/onu/get_onus_signals"
 MAX_PAGE_SIZE = 100
 HARD_MAX_PAGES = 5000
 LIMIT_WORDS = re.compile(r"\blimit", re.IGNORECASE)
+# A 429 that names the hour means the account's budget is spent: waiting seconds cannot help.
+HOURLY_WORDS = re.compile(r"\bhour", re.IGNORECASE)
+# Bursts cost a second or two; limits that go on longer than this are the budget running dry.
+RATE_LIMIT_WAIT_MAX_S = 30.0
 
 
 class SmartOLTClient:
@@ -71,6 +76,8 @@ class SmartOLTClient:
                 backoff=backoff,
                 retry_after_max=retry_after_max,
                 backoff_on_rate_limit=False,
+                final_rate_limit=HOURLY_WORDS,
+                rate_limit_wait_max=RATE_LIMIT_WAIT_MAX_S,
             ),
             auth_hint=AUTH_HINT,
         )
