@@ -58,6 +58,7 @@ CUT_PROFILES = ("CORTE",)
 CUT_PLAN_ID = 10
 SLOW_QUEUE_LIMIT = "20000000/20000000"  # the seeded M8 queue: 20 Mbps whatever the plan
 FAST_ONU_SPEED = "1G"  # the seeded M8 ONU: faster than any plan
+SPARE_BOARD = "16"  # beyond the 16 boards (0-15) the ONUs are spread over
 NO_IP_NODE_ID = 900
 GONE_NODE_ID = 901
 GONE_PORT = 1
@@ -501,6 +502,7 @@ class _Builder:
             )
             old.update(status="Offline", signal="-", signal_1310="-", signal_1490="-")
             old["unique_external_id"] = onu["unique_external_id"]
+            old["board"] = SPARE_BOARD  # still provisioned on a board no other ONU is on
             self.billing.onus.append(old)
             self.seed("M7", user)
         elif number % 13 == 4:
@@ -617,9 +619,10 @@ def _onu_row(rng: random.Random, number: int, name: str, speed: str = "100M") ->
         "sn": serial,
         "olt_id": olt["id"],
         "olt_name": olt["name"],
-        "board": str(number // 2048 % 16),
-        "port": str(number // 128 % 16),
-        "onu": str(number % 128),
+        # ONUs alternate between the two OLTs; on each, 16 boards x 16 ports x 128 ONUs.
+        "board": str(number // 2 // 2048 % 16),
+        "port": str(number // 2 // 128 % 16),
+        "onu": str(number // 2 % 128),
         "onu_type_id": "17" if vendor == "HWTC" else "9",
         "onu_type_name": "HG8145V5" if vendor == "HWTC" else "F601",
         "zone_id": zone_id,

@@ -150,3 +150,13 @@ def test_twenty_thousand_customers_and_fifty_thousand_connections_build() -> Non
 
     assert (len(billing.customers), len(billing.connections)) == (20_000, 50_000)
     assert {f.kind for f in billing.expected_findings()} == set(KINDS)
+
+
+def test_every_onu_has_a_pon_position_of_its_own() -> None:
+    # The size `emerald lab serve --routers 20 --secrets 500` builds: past one board's worth.
+    billing = build_billing(build_fleet(seed=7, routers=20, secrets=500))
+
+    positions = Counter((o["olt_id"], o["board"], o["port"], o["onu"]) for o in billing.onus)
+
+    assert len(billing.onus) > 4096
+    assert positions.most_common(1)[0][1] == 1
