@@ -27,6 +27,7 @@ from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress, RunReport, SyncRun
 from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.errors import EmeraldError
 from emerald_cli.logs import REDACTOR
 from emerald_cli.store import schema
 
@@ -158,22 +159,45 @@ def sync_all(
     ispcube_settings = ispcube_account(settings.config.value)
     smartolt_settings = smartolt_account(settings.config.value)
     REDACTOR.add(ispcube_settings.api_key, ispcube_settings.password, smartolt_settings.token)
+    if settings.inventory.value is not None:
+        # A bad inventory file must stop the run before ISPCube is synced, not after.
+        load_inventory(settings.inventory.value, settings.timeout.value)
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     show = console.interactive(json_output)
 
-    reports = [
-        _api_sync(sync_ispcube, engine, ispcube_settings, dry_run, show),
-        _mikrotik(engine, settings, [], dry_run, json_output).report,
-        _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
+    steps: list[Callable[[], RunReport]] = [
+        lambda: _api_sync(sync_ispcube, engine, ispcube_settings, dry_run, show),
+        lambda: _mikrotik(engine, settings, [], dry_run, json_output).report,
+        lambda: _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
     ]
+    reports: list[RunReport] = []
+    try:
+        for step in steps:
+            reports.append(step())
+    except (EmeraldError, KeyboardInterrupt) as error:
+        # The sources already synced are stored and recorded: say so before the error does.
+        if reports:
+            stopped = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            _print_runs(reports, stopped, json_output, REDACTOR.scrub(str(error)) or stopped)
+        raise
 
     status = _overall(reports)
-    if json_output:
-        console.print_json({"status": status, "runs": [report.as_json() for report in reports]})
-    else:
-        for report in reports:
-            console.print_summary(report)
+    _print_runs(reports, status, json_output)
     raise typer.Exit(STATUS_EXIT.get(status, 1))
+
+
+def _print_runs(
+    reports: list[RunReport], status: str, json_output: bool, error: str | None = None
+) -> None:
+    """`sync all`'s output: every run's report, and what stopped the rest, if something did."""
+    if json_output:
+        document: dict[str, Any] = {"status": status, "runs": [r.as_json() for r in reports]}
+        if error is not None:
+            document["error"] = error
+        console.print_json(document)
+        return
+    for report in reports:
+        console.print_summary(report)
 
 
 def finish(report: RunReport, json_output: bool) -> None:

@@ -10,11 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
+from emerald_cli.engine.database import open_store
 from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.server import RouterLab
 from emerald_cli.lab.smartolt import SmartOLTLab
+from emerald_cli.store import lock, runs
 
 runner = CliRunner()
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "cli-key-123", "77", "api", "cli-pass-456", "tok-789"
@@ -79,6 +81,37 @@ def test_sync_all_runs_the_three_sources(labs, database_url: str):
     document = json.loads(result.stdout)
     assert document["status"] == "ok"
     assert [run["source"] for run in document["runs"]] == ["ispcube", "mikrotik", "smartolt"]
+
+
+def test_sync_all_stopped_by_a_busy_source_still_reports_the_runs_done(labs, database_url: str):
+    engine = open_store(database_url)
+    holder = runs.start_run(engine, "smartolt", "schedule")
+    lock.acquire_lock(engine, "smartolt", holder, "cron-host:4242")
+    engine.dispose()
+
+    result = invoke(database_url, "sync", "all", "--json")
+
+    assert result.exit_code == 4
+    document = json.loads(result.stdout)
+    assert [(run["source"], run["status"]) for run in document["runs"]] == [
+        ("ispcube", "ok"),
+        ("mikrotik", "ok"),
+    ]
+    assert document["status"] == "failed"
+    assert f"run {holder}" in document["error"] and f"run {holder}" in result.stderr
+
+
+def test_sync_all_checks_the_inventory_file_before_syncing_anything(
+    labs, database_url: str, tmp_path: Path
+):
+    broken = tmp_path / "routers.toml"
+    broken.write_text("[[routers]\n", encoding="utf-8")
+
+    result = invoke(database_url, "sync", "all", "--json", "--inventory", str(broken))
+
+    assert result.exit_code == 2
+    assert (result.stdout, str(broken) in result.stderr) == ("", True)
+    assert json.loads(invoke(database_url, "runs", "--json").stdout) == []
 
 
 def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, monkeypatch):
