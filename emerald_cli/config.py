@@ -126,6 +126,11 @@ def mask_url(url: str) -> str:
     """A database URL with its password replaced, for display."""
     from sqlalchemy.engine import make_url  # noqa: PLC0415 (keeps `--help` fast)
 
+    scheme, separator, rest = url.partition("://")
+    if separator and rest.count("@") > 1:
+        # An @ left unescaped in the password: all up to the last @ may be the password.
+        user = rest.split("@", 1)[0].split(":", 1)[0]
+        return f"{scheme}://{user}:********@{rest.rsplit('@', 1)[1]}"
     try:
         parsed = make_url(url)
     except Exception:  # an unparsable URL is shown as a placeholder

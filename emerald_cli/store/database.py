@@ -35,7 +35,12 @@ CONNECT_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 def normalise_url(url: str) -> URL:
     """Parse `url`, sending every PostgreSQL spelling to psycopg 3."""
-    parsed = make_url(url)
+    if url.partition("://")[2].count("@") > 1:
+        raise StoreError("it has more than one @: write an @ in the user or password as %40")
+    try:
+        parsed = make_url(url)
+    except ValueError:
+        raise StoreError("its port is not a number") from None
 
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername=POSTGRES_DRIVER)

@@ -27,3 +27,19 @@ def test_status_then_upgrade_then_up_to_date(database_url: str, tmp_path, monkey
     assert first.stderr.strip().endswith("applied 0001, 0002, 0003, 0004")
     assert second.stderr.strip().endswith("up to date")
     assert after.stdout.splitlines() == ["current: 0004", "pending: none"]
+
+
+def test_a_malformed_url_is_exit_two_without_its_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMERALD_HOME", str(tmp_path / "home"))
+    urls = {
+        "postgresql+psycopg://postgres:PG@SECRET8@127.0.0.1:5999/x": "more than one @",
+        "postgresql+psycopg://postgres:SECRET8@127.0.0.1:notaport/x": "port is not a number",
+    }
+
+    for url, reason in urls.items():
+        result = runner.invoke(app, ["db", "status", "--database-url", url])
+
+        assert result.exit_code == 2
+        assert reason in result.stderr
+        assert "SECRET8" not in result.stderr + result.stdout
+    assert "SECRET8" not in (tmp_path / "home" / "emerald.log").read_text(encoding="utf-8")
