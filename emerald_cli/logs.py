@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,49 @@ class RedactSecrets(logging.Filter):
 
 REDACTOR = RedactSecrets()
 
+
+class LogFile(ConcurrentRotatingFileHandler):
+    """The rotating log file, failing in one line instead of a traceback per record.
+
+    The handler opens its lock file only when the first record arrives, so a log directory
+    that cannot be written shows up there; `probe()` makes that happen at start-up, where
+    it can stop the command. A file that fails later (a full disk) is reported once on stderr
+    and then left alone, since the sync itself can go on without it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8")
+        self.failure: OSError | None = None
+        self._probing = False
+
+    def probe(self) -> None:
+        """Write a first record now; raise the OSError that writing it met, if any."""
+        self._probing = True
+        try:
+            self.handle(logging.makeLogRecord({"msg": "log opened", "levelno": logging.DEBUG}))
+        finally:
+            self._probing = False
+        if self.failure is not None:
+            raise self.failure
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        error = sys.exc_info()[1]
+        if self.failure is not None or not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        self.failure = error
+        if self._probing:
+            return
+        sys.stderr.write(
+            f"warning: cannot write the log file {self.baseFilename} "
+            f"({error.strerror or error}); it is no longer written in this run\n"
+        )
+
+
 # Set on a record the console has already shown to the person, so stderr does not repeat it.
 SHOWN = "shown_on_console"
 
@@ -71,19 +115,23 @@ def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) ->
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    file_handler = ConcurrentRotatingFileHandler(
-        str(log_file), maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
-    )
-    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
-    file_handler.addFilter(REDACTOR)
-    root.addHandler(file_handler)
-
+    # stderr first: if the file cannot be written, the error about it still has a handler.
     stderr = logging.StreamHandler()
     stderr.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     stderr.addFilter(REDACTOR)
     stderr.addFilter(lambda record: not getattr(record, SHOWN, False))
     root.addHandler(stderr)
+
+    file_handler = LogFile(log_file)
+    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    file_handler.addFilter(REDACTOR)
+    try:
+        file_handler.probe()
+    except OSError:
+        file_handler.close()
+        raise
+    root.addHandler(file_handler)
 
     # librouteros logs every word it sends, the login password included, at DEBUG; Alembic
     # announces its dialect on every schema check.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from emerald_cli.cli import app
 from emerald_cli.logs import REDACTOR, setup_logging
 
 
@@ -31,3 +34,19 @@ def test_file_log_masks_router_password_and_login_words(tmp_path: Path):
     assert "'=password=********'" in text
     assert "postgresql://emerald:********@db/emerald" in text
     assert "ValueError: boom ********" in text
+
+
+def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_two(tmp_path: Path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".__emerald.lock").mkdir(parents=True)  # where the log's lock file must go
+    monkeypatch.setenv("EMERALD_HOME", str(home))
+    monkeypatch.delenv("EMERALD_LOG_FILE", raising=False)
+
+    result = CliRunner().invoke(app, ["runs"])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: cannot write the log file {home / 'emerald.log'} "
+        f"({home / '.__emerald.lock'}: Is a directory): "
+        "set EMERALD_LOG_FILE or EMERALD_HOME to a writable place"
+    ]

@@ -106,8 +106,11 @@ def prepare(
     try:
         setup_logging(log_file, verbose=verbose, quiet=quiet)
     except OSError as error:
+        reason = error.strerror or str(error)
+        if error.filename and str(error.filename) != str(log_file):
+            reason = f"{error.filename}: {reason}"  # its lock file, beside it
         raise ConfigError(
-            f"cannot write the log file {log_file} ({error.strerror or error}): "
+            f"cannot write the log file {log_file} ({reason}): "
             "set EMERALD_LOG_FILE or EMERALD_HOME to a writable place"
         ) from None
 
