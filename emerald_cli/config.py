@@ -362,10 +362,12 @@ def _pick(
         try:
             value = kind(raw)
         except ValueError:
-            value = None
-        if value is None or (kind in (int, float) and not 0 < value <= DAY_S):
+            number = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{variable}={raw!r} is not {number}: fix or unset it") from None
+        if kind in (int, float) and not 0 < value <= DAY_S:
             raise ConfigError(
-                f"{variable}={raw!r} is not a valid {kind.__name__}: fix or unset it"
+                f"{variable}={raw!r} is out of range (more than 0, at most {DAY_S}): "
+                "fix or unset it"
             )
         return Setting(value, f"env {variable}")
     return Setting(default, "default")

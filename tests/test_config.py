@@ -172,5 +172,12 @@ def test_settings_origins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert settings.database_url.origin == "default"
 
     monkeypatch.setenv("EMERALD_WORKERS", "many")
-    with pytest.raises(ConfigError, match="EMERALD_WORKERS='many' is not a valid int"):
+    with pytest.raises(ConfigError, match="EMERALD_WORKERS='many' is not a whole number"):
+        resolve_settings()
+    monkeypatch.setenv("EMERALD_WORKERS", "0")
+    with pytest.raises(ConfigError, match=r"EMERALD_WORKERS='0' is out of range \(more than 0"):
+        resolve_settings()
+    monkeypatch.setenv("EMERALD_WORKERS", "2")
+    monkeypatch.setenv("EMERALD_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="EMERALD_TIMEOUT='soon' is not a number"):
         resolve_settings()

@@ -50,3 +50,16 @@ def test_a_log_file_that_cannot_be_written_is_one_line_and_exit_two(tmp_path: Pa
         f"({home / '.__emerald.lock'}: Is a directory): "
         "set EMERALD_LOG_FILE or EMERALD_HOME to a writable place"
     ]
+
+
+def test_a_bad_setting_is_said_once(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("EMERALD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EMERALD_WORKERS", "abc")
+    logging.getLogger().handlers.clear()  # as in a fresh process: logging not set up yet
+
+    result = CliRunner().invoke(app, ["runs"])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: EMERALD_WORKERS='abc' is not a whole number: fix or unset it"
+    ]

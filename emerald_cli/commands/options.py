@@ -66,7 +66,8 @@ def exits_cleanly(command: Command) -> Command:
             return command(*args, **kwargs)
         except EmeraldError as error:
             message = REDACTOR.scrub(str(error))
-            logger.error("%s", message, extra={SHOWN: True})
+            if logging.getLogger().handlers:  # else Python would print it a second time
+                logger.error("%s", message, extra={SHOWN: True})
             console.error(message)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
