@@ -26,9 +26,9 @@ from rich.table import Table
 
 from emerald_cli.engine.run import RunReport, TargetReport
 
-people = Console(stderr=True, highlight=False)
+people = Console(stderr=True, highlight=False, emoji=False)  # ":x:" in a message is text
 # Piped tables get room to breathe instead of Rich's default 80 columns.
-data = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+data = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 STATUS_STYLE = {
     "ok": "green",
