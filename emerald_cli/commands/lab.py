@@ -23,11 +23,13 @@ from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress
 from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.errors import UsageError
 from emerald_cli.lab.billing import build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
+from emerald_cli.lab.saas import FAULT_MODES
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
@@ -47,6 +49,26 @@ ISPCUBE_VARIABLES = (
 )
 LAB_SMARTOLT_TOKEN = "lab-smartolt-token"
 
+
+def parse_fault(text: str) -> tuple[str, str, str, int]:
+    """ "ispcube:customers:status=502" as (source, endpoint, mode, status)."""
+    source, _, rest = text.partition(":")
+    endpoint, _, mode = rest.partition(":")
+    mode, _, status = mode.partition("=")
+    servers = {"ispcube": ISPCubeLab, "smartolt": SmartOLTLab}
+    if source not in servers or endpoint not in servers[source].paths:
+        names = {name: ", ".join(server.paths) for name, server in servers.items()}
+        raise UsageError(
+            f"--fault {text!r}: name ispcube:ENDPOINT ({names['ispcube']}) or "
+            f"smartolt:ENDPOINT ({names['smartolt']})"
+        )
+    if mode not in FAULT_MODES:
+        raise UsageError(f"--fault {text!r}: the mode is one of {', '.join(FAULT_MODES)}")
+    if status and not status.isdigit():
+        raise UsageError(f"--fault {text!r}: the status after = is an HTTP code, e.g. 502")
+    return source, endpoint, mode, int(status or 500)
+
+
 # The demo's staged trouble: what an operator meets on a real night.
 DEMO_FAULTS = {"router-004": "wrong_password", "router-005": "refuse"}
 
@@ -65,17 +87,56 @@ def serve(
     findings: Annotated[
         Path, typer.Option(help="Where to write the mismatches seeded across the sources.")
     ] = Path("lab-findings.json"),
+    customers: Annotated[
+        int | None, typer.Option(min=1, help="ISPCube customers (default: one per secret).")
+    ] = None,
+    connections: Annotated[
+        int | None, typer.Option(min=1, help="ISPCube connections in all, for volume.")
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SOURCE:ENDPOINT:MODE[=STATUS], e.g. ispcube:customers:status=502 or "
+            f"smartolt:onus:hang (repeatable). Modes: {', '.join(FAULT_MODES)}.",
+        ),
+    ] = None,
+    token_ttl: Annotated[
+        float | None, typer.Option(min=1, help="ISPCube tokens expire after these seconds.")
+    ] = None,
+    smartolt_budget: Annotated[
+        int, typer.Option(min=1, help="SmartOLT calls allowed per hour.")
+    ] = 1000,
+    smartolt_limit_answer: Annotated[
+        str, typer.Option(help="How SmartOLT refuses over its limits: 429 or 200.")
+    ] = "429",
 ) -> None:
     """Serve lab routers, ISPCube and SmartOLT until Ctrl-C; print the settings to use them."""
+    faults = [parse_fault(text) for text in fault or []]
+    if smartolt_limit_answer not in ("429", "200"):
+        raise UsageError("--smartolt-limit-answer is 429 or 200")
     fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
-    billing = build_billing(fleet)
+    billing = build_billing(fleet, customers=customers)
+    if connections is not None:
+        billing = build_billing(
+            fleet,
+            customers=customers,
+            extra_connections=max(0, connections - len(billing.connections)),
+        )
     lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
     ispcube = smartolt = None
     try:
         for endpoint in lab.endpoints():
             billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
-        ispcube = ISPCubeLab(billing, *LAB_ISPCUBE).start()
-        smartolt = SmartOLTLab(billing, LAB_SMARTOLT_TOKEN).start()
+        ispcube = ISPCubeLab(billing, *LAB_ISPCUBE, token_ttl=token_ttl).start()
+        smartolt = SmartOLTLab(
+            billing,
+            LAB_SMARTOLT_TOKEN,
+            hourly_budget=smartolt_budget,
+            rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
+        ).start()
+        servers = {"ispcube": ispcube, "smartolt": smartolt}
+        for source, endpoint_name, mode, status in faults:
+            servers[source].fault(endpoint_name, mode, status=status)
         write_inventory(inventory, lab.endpoints(), username=lab.username)
         billing.write_findings(findings)
 
@@ -89,7 +150,7 @@ def serve(
             "EMERALD_SMARTOLT_URL": smartolt.url,
             "EMERALD_SMARTOLT_TOKEN": LAB_SMARTOLT_TOKEN,
         }
-        # The export lines are data (`eval "$(emerald lab serve ...)"`); the rest is for people.
+        # The export lines are data (`emerald lab serve > lab.env`); the rest is for people.
         for name, value in variables.items():
             console.data.print(f"export {name}={value}", markup=False, highlight=False)
         console.note(f"inventory: {inventory}\nfindings: {findings}\nCtrl-C stops the lab.")

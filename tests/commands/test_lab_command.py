@@ -1,0 +1,79 @@
+"""`emerald lab serve` as an operator starts it: real servers, the settings to use them, faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from emerald_cli.cli import app
+
+# Reading the export lines waits at most this long for the lab to come up.
+START_S = 60
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A `lab serve` process with a SmartOLT fault; the variables it printed."""
+    command = [
+        sys.executable, "-m", "emerald_cli", "lab", "serve", "--base-port", "0",
+        "--routers", "2", "--secrets", "5", "--fault", "smartolt:olts:status=502",
+        "--smartolt-budget", "3",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "EMERALD_HOME": str(tmp_path / "home")},
+    )
+    variables: dict[str, str] = {}
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            variables[name] = value
+            if name == "EMERALD_SMARTOLT_TOKEN":
+                break
+        yield variables
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=START_S)
+
+
+def test_lab_serve_applies_its_faults_and_limits(served: dict[str, str], tmp_path: Path):
+    url, headers = served["EMERALD_SMARTOLT_URL"], {"X-Token": served["EMERALD_SMARTOLT_TOKEN"]}
+
+    olts = requests.get(f"{url}/system/get_olts", headers=headers, timeout=10)
+    statuses = [
+        requests.get(f"{url}/onu/get_onus_statuses", headers=headers, timeout=10) for _ in range(4)
+    ]
+
+    assert olts.status_code == 502
+    assert [answer.status_code for answer in statuses] == [200, 200, 200, 429]  # 3 calls an hour
+    assert (tmp_path / "lab-inventory.toml").is_file()
+    assert (tmp_path / "lab-findings.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("bogus:x:y", "name ispcube:ENDPOINT (token, customers"),
+        ("smartolt:onus:boom", "the mode is one of status, hang"),
+        ("ispcube:customers:status=bad", "the status after = is an HTTP code"),
+    ],
+)
+def test_a_bad_fault_is_exit_two(fault: str, said: str):
+    result = CliRunner().invoke(app, ["lab", "serve", "--fault", fault])
+
+    assert result.exit_code == 2
+    assert said in result.stderr
+    assert result.stdout == ""
