@@ -66,7 +66,7 @@ def test_lab_serve_applies_its_faults_and_limits(served: dict[str, str], tmp_pat
 @pytest.mark.parametrize(
     ("fault", "said"),
     [
-        ("bogus:x:y", "name ispcube:ENDPOINT (token, customers"),
+        ("bogus:x:y", "--fault 'bogus:x:y': name ispcube:ENDPOINT (token, customers"),
         ("smartolt:onus:boom", "the mode is one of status, hang"),
         ("ispcube:customers:status=bad", "the status after = is an HTTP code"),
     ],
