@@ -79,7 +79,9 @@ class LogFile(ConcurrentRotatingFileHandler):
         """Write a first record now; raise the OSError that writing it met, if any."""
         self._probing = True
         try:
-            self.handle(logging.makeLogRecord({"msg": "log opened", "levelno": logging.DEBUG}))
+            self.handle(
+                logging.LogRecord(__name__, logging.DEBUG, __file__, 0, "log opened", None, None)
+            )
         finally:
             self._probing = False
         if self.failure is not None:
