@@ -7,8 +7,10 @@ worker that polled a router writes it (`router_store`); this process keeps the r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+from collections.abc import Generator
 
 import sqlalchemy as sa
 
@@ -42,11 +44,41 @@ def sync_mikrotik(
     try:
         with SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
             writes = WriteSettings(engine.url.render_as_string(hide_password=False), dry_run)
-            for event in poll_fleet(targets, workers, log_queue, writes):
-                _handle(run, event, progress)
+            _follow(run, poll_fleet(targets, workers, log_queue, writes), progress)
     finally:
         listener.stop()
     return run
+
+
+def _follow(run: SyncRun, events: Generator[PoolEvent, None, None], progress: Progress) -> None:
+    """Handle the pool's events; after Ctrl-C, the routers finished before it still count.
+
+    Ctrl-C often lands while a router's target is being recorded (SQLite makes that wait for
+    the workers' writes); that record is made again, and the pool, told of the interrupt,
+    stops its workers and hands over the routers they had finished.
+    """
+    handling: PoolEvent | None = None
+    try:
+        for event in events:
+            handling = event
+            _handle(run, event, progress)
+            handling = None
+    except KeyboardInterrupt:
+        pass
+    else:
+        return
+
+    leftovers: list[PoolEvent] = []
+    with contextlib.suppress(KeyboardInterrupt, StopIteration):
+        leftovers.append(events.throw(KeyboardInterrupt()))
+        while True:
+            leftovers.append(next(events))
+    recorded = {target.name for target in run.report.targets}
+    if handling is not None and handling.kind == "finished" and handling.name not in recorded:
+        leftovers.insert(0, handling)
+    for event in leftovers:
+        _handle(run, event, progress)
+    raise KeyboardInterrupt
 
 
 def _handle(run: SyncRun, event: PoolEvent, progress: Progress) -> None:

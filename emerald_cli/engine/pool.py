@@ -32,6 +32,10 @@ from emerald_cli.store.snapshot import ChangeCounts
 logger = logging.getLogger(__name__)
 
 GRACE_S = 2.0
+# After Ctrl-C: how long workers may take to finish the routers in hand, and how long the queue
+# must then stay quiet before their last results are all in.
+STOP_WAIT_S = 3.0
+LAST_WORDS_S = 0.5
 THREADS_PER_WORKER = 64
 
 
@@ -69,13 +73,19 @@ def poll_fleet(
     writes: WriteSettings,
     threads: int = THREADS_PER_WORKER,
 ) -> Iterator[PoolEvent]:
-    """Yield a "started" and then exactly one "finished" event per target, as they happen."""
+    """Yield a "started" and then exactly one "finished" event per target, as they happen.
+
+    On Ctrl-C (raised while this waits, or thrown in with `throw(KeyboardInterrupt())` by a
+    caller interrupted while handling an event), the workers are stopped and the routers they
+    had finished are still yielded; then KeyboardInterrupt is raised.
+    """
     if not targets:
         return
 
     context = multiprocessing.get_context("spawn")
     tasks = context.Queue()
     results = context.Queue()
+    stopping = context.Event()
     for target in targets:
         tasks.put(target)
 
@@ -84,7 +94,15 @@ def poll_fleet(
     processes = [
         context.Process(
             target=_worker_main,
-            args=(tasks, results, log_queue, logging.getLogger().level, per_worker, writes),
+            args=(
+                tasks,
+                results,
+                stopping,
+                log_queue,
+                logging.getLogger().level,
+                per_worker,
+                writes,
+            ),
             name=f"emerald-poll-{number}",
             daemon=True,
         )
@@ -95,13 +113,13 @@ def poll_fleet(
         tasks.put(None)
 
     try:
-        yield from _collect(targets, processes, results)
+        yield from _collect(targets, processes, results, stopping)
     finally:
         _stop(processes)
 
 
 def _collect(
-    targets: list[RouterTarget], processes: list[Any], results: Any
+    targets: list[RouterTarget], processes: list[Any], results: Any, stopping: Any
 ) -> Iterator[PoolEvent]:
     by_name = {target.name: target for target in targets}
     deadlines: dict[str, float] = {}
@@ -109,29 +127,67 @@ def _collect(
     pending = set(by_name)
     arrivals = _Receiver(results)
 
-    while pending:
-        try:
-            arrived, (kind, name, pid, payload) = arrivals.inbox.get(timeout=0.2)
-        except queue.Empty:
-            arrived, kind = time.monotonic(), None
+    try:
+        while pending:
+            try:
+                arrived, (kind, name, pid, payload) = arrivals.inbox.get(timeout=0.2)
+            except queue.Empty:
+                arrived, kind = time.monotonic(), None
 
-        if kind == "started" and name in pending:
-            deadlines[name] = arrived + by_name[name].timeout + GRACE_S
-            owners[name] = pid
-            yield PoolEvent("started", name)
-        elif kind == "writing" and name in pending and arrived <= deadlines.get(name, arrived):
-            # Polled in time: the write that follows is bounded by the database, not the router.
-            deadlines.pop(name, None)
-        elif kind == "finished" and name in pending and arrived <= deadlines.get(name, arrived):
+            if kind == "started" and name in pending:
+                deadlines[name] = arrived + by_name[name].timeout + GRACE_S
+                owners[name] = pid
+                yield PoolEvent("started", name)
+            elif kind == "writing" and name in pending and arrived <= deadlines.get(name, arrived):
+                # Polled in time: the write that follows is bounded by the database.
+                deadlines.pop(name, None)
+            elif (
+                kind == "finished" and name in pending and arrived <= deadlines.get(name, arrived)
+            ):
+                pending.discard(name)
+                yield PoolEvent("finished", name, payload)
+
+            if arrivals.inbox.empty():
+                yield from _late(pending, deadlines, by_name, arrivals.received_until())
+            if kind is None:
+                # Only once the queue has been quiet: a finished worker's results may be in it.
+                yield from _orphaned(pending, owners, processes)
+    except KeyboardInterrupt:
+        # Raised here, or thrown in by the caller that was interrupted (see poll_fleet).
+        yield from _last_words(pending, processes, arrivals, stopping)
+        raise
+    finally:
+        arrivals.stop()
+
+
+def _last_words(
+    pending: set[str], processes: list[Any], arrivals: _Receiver, stopping: Any
+) -> Iterator[PoolEvent]:
+    """On Ctrl-C: stop the workers, then hand over the routers they finished before that.
+
+    A worker left running would go on with routers that no one records, and would keep the
+    database busy while the run writes its history. Told to stop, a worker takes no new
+    router and ends once the ones in hand are done, so that what it wrote it also reports;
+    one still waiting on a router after STOP_WAIT_S is terminated, its write rolled back.
+    """
+    stopping.set()
+    deadline = time.monotonic() + STOP_WAIT_S
+    for process in processes:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            logger.debug("terminating busy worker %s", process.name)
+            process.terminate()
+            process.join(timeout=2)
+
+    while True:
+        try:
+            _, (kind, name, _, payload) = arrivals.inbox.get(timeout=LAST_WORDS_S)
+        except queue.Empty:
+            return
+        if kind == "finished" and name in pending:
             pending.discard(name)
             yield PoolEvent("finished", name, payload)
-
-        if arrivals.inbox.empty():
-            yield from _late(pending, deadlines, by_name, arrivals.received_until())
-        if kind is None:
-            # Only once the queue has been quiet: a finished worker's results may still be in it.
-            yield from _orphaned(pending, owners, processes)
-    arrivals.stop()
 
 
 class _Receiver:
@@ -219,7 +275,13 @@ def _stop(processes: list[Any]) -> None:
 
 
 def _worker_main(
-    tasks: Any, results: Any, log_queue: Any, level: int, threads: int, writes: WriteSettings
+    tasks: Any,
+    results: Any,
+    stopping: Any,
+    log_queue: Any,
+    level: int,
+    threads: int,
+    writes: WriteSettings,
 ) -> None:
     """Entry point of a worker process: poll and write what the queue hands out until told."""
     # Ctrl-C reaches the whole process group; only the parent decides what it means.
@@ -236,17 +298,18 @@ def _worker_main(
     try:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll") as executor:
             for _ in range(threads):
-                executor.submit(_poll_loop, tasks, send, writer)
+                executor.submit(_poll_loop, tasks, stopping, send, writer)
     finally:
         writer.close()
 
 
 def _poll_loop(
     tasks: Any,
+    stopping: Any,
     send: Callable[[str, str, RouterOutcome | None], None],
     writer: RouterWriter,
 ) -> None:
-    while True:
+    while not stopping.is_set():
         target = tasks.get()
         if target is None:
             tasks.put(None)  # leave the stop mark for this worker's other threads

@@ -148,8 +148,9 @@ class SyncRun:
         return self
 
     def record(self, target: TargetReport) -> None:
-        self.report.targets.append(target)
+        """Store the target, then count it: a record cut short (Ctrl-C) counts nowhere."""
         if self.report.run_id is None:
+            self.report.targets.append(target)
             return
         store_runs.record_target(
             self.engine,
@@ -166,6 +167,7 @@ class SyncRun:
                 retry_after=target.retry_after,
             ),
         )
+        self.report.targets.append(target)
 
     def __exit__(self, kind: type | None, error: BaseException | None, _tb: Any) -> None:
         self._stop.set()

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from emerald_cli.engine.database import open_store
-from emerald_cli.store import lock, runs
+from emerald_cli.store import lock, runs, schema
 from tests.engine.conftest import LabWorld
 
 EMERALD = Path(sys.executable).with_name("emerald")
@@ -45,6 +46,7 @@ def test_stopped_sync_is_interrupted_and_unlocked(
         )
         engine = open_store(database_url)
         _wait_for_a_running_run(engine)
+        _wait_for_polled(engine, {"router-000", "router-002"})
         sync.send_signal(sent)
         _, stderr = sync.communicate(timeout=30)
     finally:
@@ -55,7 +57,25 @@ def test_stopped_sync_is_interrupted_and_unlocked(
     [run] = runs.list_runs(engine)
     assert run["status"] == "interrupted"
     assert lock.current_lock(engine, "mikrotik") is None
+    # The routers written before the signal are in the run's history; the silent one is not.
+    recorded = runs.get_run(engine, run["id"])["targets"]  # type: ignore[index]
+    assert {(t["name"], t["status"]) for t in recorded} == {
+        ("router-000", "ok"),
+        ("router-002", "ok"),
+    }
+    assert run["inserted"] > 0
     engine.dispose()
+
+
+def _wait_for_polled(engine, names: set[str], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    polled = sa.select(schema.routers.c.name).where(schema.routers.c.last_polled_at.is_not(None))
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if names <= set(conn.scalars(polled)):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{', '.join(sorted(names))} were never written")
 
 
 def _wait_for_a_running_run(engine, seconds: float = 30) -> None:
@@ -66,3 +86,43 @@ def _wait_for_a_running_run(engine, seconds: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the sync never started")
+
+
+def test_routers_written_before_ctrl_c_are_all_in_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
+    # Big routers, so that Ctrl-C finds workers in the middle of writing one.
+    world = LabWorld(tmp_path, monkeypatch, routers=6, secrets=4000)
+    try:
+        inventory = world.inventory(timeout=60)
+        environment = {**os.environ, "EMERALD_HOME": str(tmp_path / "home")}
+        command = [EMERALD, "sync", "mikrotik", "--inventory", inventory, "--workers", "2"]
+        sync = subprocess.Popen(
+            [*command, "--database-url", database_url, "--json"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        engine = open_store(database_url)
+        _wait_for_a_running_run(engine)
+        _wait_for_polled(engine, {"router-000"}, seconds=60)
+        sync.send_signal(signal.SIGINT)
+        sync.communicate(timeout=60)
+    finally:
+        world.lab.stop()
+
+    [run] = runs.list_runs(engine)
+    recorded = {t["name"] for t in runs.get_run(engine, run["id"])["targets"]}  # type: ignore[index]
+    with engine.connect() as conn:
+        written = set(
+            conn.scalars(
+                sa.select(schema.routers.c.name).where(
+                    schema.routers.c.last_polled_at.is_not(None)
+                )
+            )
+        )
+    assert (sync.returncode, run["status"]) == (130, "interrupted")
+    assert "router-000" in recorded
+    assert written == recorded
+    engine.dispose()
