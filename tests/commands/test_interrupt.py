@@ -26,24 +26,7 @@ def test_stopped_sync_is_interrupted_and_unlocked(
     world = LabWorld(tmp_path, monkeypatch, routers=3, secrets=5)
     try:
         world.lab.configure("router-001", fault="silent")
-        inventory = world.inventory(timeout=60)
-        environment = {**os.environ, "EMERALD_HOME": str(tmp_path / "home")}
-        sync = subprocess.Popen(
-            [
-                EMERALD,
-                "sync",
-                "mikrotik",
-                "--inventory",
-                inventory,
-                "--database-url",
-                database_url,
-                "--json",
-            ],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        sync = _start_sync(world.inventory(timeout=60), database_url, tmp_path)
         engine = open_store(database_url)
         _wait_for_a_running_run(engine)
         _wait_for_polled(engine, {"router-000", "router-002"})
@@ -65,6 +48,19 @@ def test_stopped_sync_is_interrupted_and_unlocked(
     }
     assert run["inserted"] > 0
     engine.dispose()
+
+
+def _start_sync(
+    inventory: Path, database_url: str, tmp_path: Path, *flags: str
+) -> subprocess.Popen[str]:
+    command = [EMERALD, "sync", "mikrotik", "--inventory", inventory, "--json", *flags]
+    return subprocess.Popen(
+        [*command, "--database-url", database_url],
+        env={**os.environ, "EMERALD_HOME": str(tmp_path / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_polled(engine, names: set[str], seconds: float = 30) -> None:
@@ -94,16 +90,7 @@ def test_routers_written_before_ctrl_c_are_all_in_the_history(
     # Big routers, so that Ctrl-C finds workers in the middle of writing one.
     world = LabWorld(tmp_path, monkeypatch, routers=6, secrets=4000)
     try:
-        inventory = world.inventory(timeout=60)
-        environment = {**os.environ, "EMERALD_HOME": str(tmp_path / "home")}
-        command = [EMERALD, "sync", "mikrotik", "--inventory", inventory, "--workers", "2"]
-        sync = subprocess.Popen(
-            [*command, "--database-url", database_url, "--json"],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        sync = _start_sync(world.inventory(timeout=60), database_url, tmp_path, "--workers", "2")
         engine = open_store(database_url)
         _wait_for_a_running_run(engine)
         _wait_for_polled(engine, {"router-000"}, seconds=60)
