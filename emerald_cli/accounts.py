@@ -180,11 +180,14 @@ def _one(
     if os.environ.get(file_variable):
         path = Path(os.environ[file_variable])
         try:
-            return path.read_text(encoding="utf-8").strip("\r\n"), f"file {path}"
+            value = path.read_text(encoding="utf-8").strip("\r\n")
         except OSError as error:
             raise ConfigError(
                 f"{file_variable}={path} cannot be read ({error.strerror}): fix the path"
             ) from None
+        if not value:
+            raise ConfigError(f"{file_variable}={path} is empty: put the value in it")
+        return value, f"file {path}"
 
     if key in table:
         value = table[key]

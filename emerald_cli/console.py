@@ -129,3 +129,9 @@ def print_summary(report: RunReport) -> None:
         f"[{style}]{report.status}[/] ({run}): "
         + ", ".join(f"{value} {key}" for key, value in totals.items())
     )
+
+
+def print_overall(status: str, runs: int) -> None:
+    """The last line of `sync all`: one status for its runs, the one its exit code follows."""
+    style = STATUS_STYLE.get(status, "white")
+    data.print(f"all sources: [{style}]{status}[/] ({runs} runs)")

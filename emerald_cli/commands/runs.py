@@ -13,6 +13,7 @@ from emerald_cli.commands.options import DatabaseUrl, JsonOutput, exits_cleanly,
 from emerald_cli.engine.database import open_store
 from emerald_cli.errors import UsageError
 from emerald_cli.store import runs as store_runs
+from emerald_cli.store.statuses import RUN_SOURCES
 
 app = typer.Typer(
     rich_markup_mode=None, help="List recent sync runs, or show one with its targets."
@@ -33,6 +34,8 @@ def list_runs(
     """List recent runs, newest first."""
     if context.invoked_subcommand is not None:
         return
+    if source is not None and source not in RUN_SOURCES:
+        raise UsageError(f"--source {source!r}: the sources are {', '.join(RUN_SOURCES)}")
     settings = prepare(database_url=database_url, quiet=json_output)
     rows = store_runs.list_runs(
         open_store(settings.database_url.value), limit=limit, source=source

@@ -198,6 +198,7 @@ def _print_runs(
         return
     for report in reports:
         console.print_summary(report)
+    console.print_overall(status, len(reports))
 
 
 def finish(report: RunReport, json_output: bool) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 TRIGGERS = ("cli", "schedule", "api")
 
+# What a run syncs; `sync all` is recorded as one run of each.
+RUN_SOURCES = ("mikrotik", "ispcube", "smartolt")
+
 RUN_STATUSES = ("running", "ok", "partial", "failed", "interrupted")
 
 # Statuses a run ends with: everything but "running".

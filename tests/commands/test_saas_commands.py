@@ -81,6 +81,27 @@ def test_sync_all_runs_the_three_sources(labs, database_url: str):
     document = json.loads(result.stdout)
     assert document["status"] == "ok"
     assert [run["source"] for run in document["runs"]] == ["ispcube", "mikrotik", "smartolt"]
+    shown = invoke(database_url, "sync", "all")
+    assert (shown.exit_code, shown.stdout.splitlines()[-1]) == (0, "all sources: ok (3 runs)")
+    listed = invoke(database_url, "runs", "--source", "smartolt", "--json")
+    assert [run["source"] for run in json.loads(listed.stdout)] == ["smartolt", "smartolt"]
+    wrong = invoke(database_url, "runs", "--source", "smartOLT")
+    assert (wrong.exit_code, "the sources are mikrotik, ispcube, smartolt" in wrong.stderr) == (
+        2,
+        True,
+    )
+
+
+def test_an_empty_secret_file_is_exit_two(labs, database_url, monkeypatch, tmp_path: Path):
+    empty = tmp_path / "api-key"
+    empty.write_text("\n", encoding="utf-8")
+    monkeypatch.delenv("EMERALD_ISPCUBE_API_KEY")
+    monkeypatch.setenv("EMERALD_ISPCUBE_API_KEY_FILE", str(empty))
+
+    result = invoke(database_url, "sync", "ispcube")
+
+    assert result.exit_code == 2
+    assert f"EMERALD_ISPCUBE_API_KEY_FILE={empty} is empty" in result.stderr
 
 
 def test_sync_all_stopped_by_a_busy_source_still_reports_the_runs_done(labs, database_url: str):
