@@ -274,12 +274,16 @@ def _not_called(name: str, cause: SourceError) -> TargetReport:
         return TargetReport(
             name=name, status=cause.status, kind="stream", error=f"not called: {cause}"
         )
-    when = cause.retry_after.isoformat(timespec="seconds") if cause.retry_after else "later"
+    when = (
+        f"after {cause.retry_after.isoformat(timespec='seconds')}"
+        if cause.retry_after
+        else "later"
+    )
     return TargetReport(
         name=name,
         status="rate_limited",
         kind="stream",
-        error=f"not called: the rate limit of {cause.method} was reached; try after {when}",
+        error=f"not called: the rate limit of {cause.method} was reached; try again {when}",
         retry_after=cause.retry_after,
     )
 

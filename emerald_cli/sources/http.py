@@ -23,6 +23,7 @@ import requests
 import tenacity
 import urllib3
 
+from emerald_cli.logs import REDACTOR
 from emerald_cli.sources.errors import (
     ApiError,
     AuthFailed,
@@ -264,10 +265,12 @@ class JsonTransport:
         return f", {text!r}"
 
     def _redact(self, text: str) -> str:
+        """Known secrets, and secret-looking fields (a token in a login answer) as the log
+        masks them: an excerpt of an answer goes into errors shown and stored."""
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return REDACTOR.scrub(text)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exponential = tenacity.wait_exponential(

@@ -290,3 +290,13 @@ def test_a_listing_that_never_ends_is_cut_at_max_pages(
         "listing never ends; raise max_rows if the tenant is that big"
     )
     assert ispcube_lab.request_count("customers") == 11
+
+
+def test_a_broken_login_answer_shows_no_token(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.fault("token", "truncated")
+
+    with pytest.raises(SourceError) as caught:
+        ispcube(retries=0).plans()
+
+    assert '"token":"********' in str(caught.value)
+    assert "|" not in str(caught.value)  # the lab's tokens read "<n>|<hex>"

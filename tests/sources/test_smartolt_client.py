@@ -169,6 +169,24 @@ def test_rate_limits_that_go_on_stop_the_calls(billing: Billing) -> None:
     assert 0.9 < transport.rate_limit_waited < 1.5
 
 
+def test_a_burst_answered_200_is_a_rate_limit_for_a_minute(
+    smartolt: Make, billing: Billing
+) -> None:
+    clock = LabClock()
+    with SmartOLTLab(
+        billing, SMARTOLT_TOKEN, burst_per_s=1, rate_limit_style="200", clock=clock
+    ) as lab:
+        client = smartolt(base_url=lab.url)
+        client.olts()
+
+        with pytest.raises(RateLimited) as caught:
+            client.olts()
+
+    before = datetime.now(UTC)
+    assert timedelta(seconds=50) < caught.value.retry_after - before <= timedelta(minutes=1)
+    assert "try again in a minute, or set [smartolt] full_export = true" in str(caught.value)
+
+
 def test_a_short_retry_after_is_waited_for_once(smartolt: Make, billing: Billing) -> None:
     with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=2) as lab:
         client = smartolt(base_url=lab.url)

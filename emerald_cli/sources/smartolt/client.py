@@ -29,7 +29,7 @@ STATUSES_PATH = "/onu/get_onus_statuses"
 SIGNALS_PATH = "/onu/get_onus_signals"
 MAX_PAGE_SIZE = 100
 HARD_MAX_PAGES = 5000
-LIMIT_WORDS = re.compile(r"\blimit", re.IGNORECASE)
+LIMIT_WORDS = re.compile(r"\blimit|too many requests", re.IGNORECASE)
 # A 429 that names the hour means the account's budget is spent: waiting seconds cannot help.
 HOURLY_WORDS = re.compile(r"\bhour", re.IGNORECASE)
 # Bursts cost a second or two; limits that go on longer than this are the budget running dry.
@@ -175,13 +175,22 @@ class SmartOLTClient:
         method = path.rsplit("/", 1)[-1]
         error = body.get("error")
         text = " ".join(str(error).split())[:120] if error else "no reason given"
-        if LIMIT_WORDS.search(text):
-            # This answer names no time; SmartOLT's limits are hourly, so the next hour is safe.
+        if LIMIT_WORDS.search(text) and HOURLY_WORDS.search(text):
+            # This answer names no time; SmartOLT's budgets are hourly, so the next hour is safe.
             return RateLimited(
                 method,
                 datetime.now(UTC) + timedelta(hours=1),
                 message=f"{VENDOR} rate limit reached for {method} (200 with {text!r}): "
                 "calls stopped; try again next hour or poll less often",
+            )
+        if LIMIT_WORDS.search(text):
+            # A limit that names no hour is the per-second one: the next run can go on.
+            return RateLimited(
+                method,
+                datetime.now(UTC) + timedelta(minutes=1),
+                message=f"{VENDOR} rate limit reached for {method} (200 with {text!r}): "
+                "calls stopped; try again in a minute, or set [smartolt] full_export = true "
+                "for a large tenant",
             )
         return ApiError(
             f"{VENDOR} refused {path} ({text!r}): check the request and the account's API access"
