@@ -169,7 +169,7 @@ class ISPCubeClient:
 
         raise ApiError(
             f"{VENDOR} kept sending pages at {path} past {self.max_pages} pages of "
-            f"{self.page_size}: the listing never ends; raise max_rows if the tenant is that big"
+            f"{self.page_size}: the listing never ends; report it to ISPCube"
         )
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
