@@ -114,26 +114,35 @@ def test_full_export_limit_answered_429_stops_the_client(smartolt: Make, billing
 def test_hourly_limit_answered_200_surfaces_as_rate_limited(
     smartolt: Make, billing: Billing
 ) -> None:
-    clock = LabClock()
-    with SmartOLTLab(
-        billing, SMARTOLT_TOKEN, hourly_budget=2, rate_limit_style="200", clock=clock
-    ) as lab:
-        client = smartolt(base_url=lab.url)
-        client.statuses()
-        client.signals()
-
-        with pytest.raises(RateLimited) as caught:
-            client.statuses()
+    error, client = _refused_200(
+        smartolt, billing, ["statuses", "signals", "statuses"], hourly_budget=2
+    )
 
     before = datetime.now(UTC)
-    assert caught.value.method == "get_onus_statuses"
+    assert error.method == "get_onus_statuses"
     # No time in the answer: an hour from now, since SmartOLT's budgets are hourly.
-    assert timedelta(minutes=59) < caught.value.retry_after - before <= timedelta(hours=1)
-    assert str(caught.value) == (
+    assert timedelta(minutes=59) < error.retry_after - before <= timedelta(hours=1)
+    assert str(error) == (
         "SmartOLT rate limit reached for get_onus_statuses (200 with 'You have reached the "
         "hourly limit for this method'): calls stopped; try again next hour or poll less often"
     )
     assert client.requests_made == 3
+
+
+def _refused_200(
+    smartolt: Make, billing: Billing, calls: list[str], **limits: int
+) -> tuple[RateLimited, SmartOLTClient]:
+    """The RateLimited that the last of `calls` meets on a lab answering limits with a 200."""
+    with SmartOLTLab(
+        billing, SMARTOLT_TOKEN, rate_limit_style="200", clock=LabClock(), **limits
+    ) as lab:
+        client = smartolt(base_url=lab.url)
+        for call in calls[:-1]:
+            getattr(client, call)()
+
+        with pytest.raises(RateLimited) as caught:
+            getattr(client, calls[-1])()
+    return caught.value, client
 
 
 def test_an_hourly_limit_is_not_waited_for_even_when_its_retry_after_is_short(
@@ -172,19 +181,11 @@ def test_rate_limits_that_go_on_stop_the_calls(billing: Billing) -> None:
 def test_a_burst_answered_200_is_a_rate_limit_for_a_minute(
     smartolt: Make, billing: Billing
 ) -> None:
-    clock = LabClock()
-    with SmartOLTLab(
-        billing, SMARTOLT_TOKEN, burst_per_s=1, rate_limit_style="200", clock=clock
-    ) as lab:
-        client = smartolt(base_url=lab.url)
-        client.olts()
-
-        with pytest.raises(RateLimited) as caught:
-            client.olts()
+    error, _ = _refused_200(smartolt, billing, ["olts", "olts"], burst_per_s=1)
 
     before = datetime.now(UTC)
-    assert timedelta(seconds=50) < caught.value.retry_after - before <= timedelta(minutes=1)
-    assert "try again in a minute, or set [smartolt] full_export = true" in str(caught.value)
+    assert timedelta(seconds=50) < error.retry_after - before <= timedelta(minutes=1)
+    assert "try again in a minute, or set [smartolt] full_export = true" in str(error)
 
 
 def test_a_short_retry_after_is_waited_for_once(smartolt: Make, billing: Billing) -> None:
