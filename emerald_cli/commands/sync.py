@@ -159,15 +159,16 @@ def sync_all(
     ispcube_settings = ispcube_account(settings.config.value)
     smartolt_settings = smartolt_account(settings.config.value)
     REDACTOR.add(ispcube_settings.api_key, ispcube_settings.password, smartolt_settings.token)
+    # A bad inventory file must stop the run before ISPCube is synced, not after.
+    given = None
     if settings.inventory.value is not None:
-        # A bad inventory file must stop the run before ISPCube is synced, not after.
-        load_inventory(settings.inventory.value, settings.timeout.value)
+        given = load_inventory(settings.inventory.value, settings.timeout.value)
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     show = console.interactive(json_output)
 
     steps: list[Callable[[], RunReport]] = [
         lambda: _api_sync(sync_ispcube, engine, ispcube_settings, dry_run, show),
-        lambda: _mikrotik(engine, settings, [], dry_run, json_output).report,
+        lambda: _mikrotik(engine, settings, [], dry_run, json_output, given).report,
         lambda: _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
     ]
     reports: list[RunReport] = []
@@ -211,9 +212,17 @@ def finish(report: RunReport, json_output: bool) -> None:
 
 
 def _mikrotik(
-    engine: sa.Engine, settings: Settings, only: list[str], dry_run: bool, json_output: bool
+    engine: sa.Engine,
+    settings: Settings,
+    only: list[str],
+    dry_run: bool,
+    json_output: bool,
+    inventory: Inventory | None = None,
 ) -> SyncRun:
-    routers = _inventory(engine, settings).select(only)
+    """`inventory` when it was loaded already, else the one the settings name."""
+    if inventory is None:
+        inventory = _inventory(engine, settings)
+    routers = inventory.select(only)
     with console.target_progress(len(routers), console.interactive(json_output)) as shown:
         return sync_mikrotik(
             engine,
