@@ -55,18 +55,78 @@ def sync_smartolt(
         retries=account.retries,
     )
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
+        places = Places()
         streams = [
             Stream("olts", client.olts, _olts),
             Stream(
                 "onus",
                 lambda: ReadAhead(client.onu_pages()),
-                lambda rows: _onus(rows, account.zone),
+                lambda rows: _onus(rows, account.zone, places),
             ),
-            Stream("onu_statuses", client.statuses, lambda rows: _statuses(rows, account.zone)),
-            Stream("onu_signals", client.signals, lambda rows: _signals(rows, run.report.run_id)),
+            Stream(
+                "onu_statuses",
+                client.statuses,
+                lambda rows: _statuses(rows, account.zone, places),
+            ),
+            Stream(
+                "onu_signals",
+                client.signals,
+                lambda rows: _signals(rows, run.report.run_id, places),
+            ),
         ]
         run_streams(run, engine, streams, lambda: client.requests_made, progress)
     return run
+
+
+class Places:
+    """Where each external id was seen on the PON this run: its ONUs' positions and SNs.
+
+    Status and signal rows are stored by the position of their ONU, since SmartOLT's external
+    id can name more than one. Signal rows need not carry a position (SmartOLT documents only
+    the id and the levels); such a row is placed at the one ONU of this run's ONU listing (or,
+    failing that, its status listing) that has its id and agrees with whatever else the row
+    says: SN, OLT, board, port, ONU number. The streams are read one after another, so each is
+    shaped after the ones before it.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, list[dict[str, Any]]] = {}
+        self._learned = False
+
+    def learn(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Remember where the rows' ids are, unless an earlier stream (the ONUs) already told."""
+        if self._learned:
+            return
+
+        self._learned = True
+        for row in rows:
+            if row["unique_external_id"]:
+                known = {name: row[name] for name in (*POSITION, "sn")}
+                self._by_id.setdefault(row["unique_external_id"], []).append(known)
+
+    def place(self, stream: str, row: dict[str, Any]) -> str | None:
+        """Fill a row's missing position in place; or say why it cannot be told apart."""
+        if all(row[name] is not None for name in POSITION):
+            return None
+
+        external_id = row["unique_external_id"]
+        if not external_id:
+            return f"{stream} row without a PON position or unique_external_id"
+        said = {name: row[name] for name in (*POSITION, "sn") if row.get(name) is not None}
+        candidates = [
+            known
+            for known in self._by_id.get(external_id, ())
+            if all(known[name] == value for name, value in said.items())
+        ]
+        if len(candidates) == 1:
+            row.update({name: candidates[0][name] for name in POSITION})
+            return None
+        if candidates:
+            return (
+                f"{stream} row for {external_id} has no PON position and {len(candidates)}"
+                " ONUs carry that unique_external_id"
+            )
+        return f"{stream} row for {external_id} has no PON position and matches no listed ONU"
 
 
 def _olts(rows: list[dict[str, Any]]) -> StreamData:
@@ -75,7 +135,7 @@ def _olts(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("olts", ("olt_id",), rows_out)], parsed.skipped)
 
 
-def _onus(rows: Iterable[dict[str, Any]], zone: str) -> StreamData:
+def _onus(rows: Iterable[dict[str, Any]], zone: str, places: Places) -> StreamData:
     parsed = records.onus(rows, zone=zone)
     skipped = list(parsed.skipped)
     rows_out = []
@@ -86,24 +146,27 @@ def _onus(rows: Iterable[dict[str, Any]], zone: str) -> StreamData:
             continue
         row["service_ports"] = [columns_of(port) for port in onu.service_ports]
         rows_out.append(row)
+    places.learn(rows_out)
     return StreamData([TableSnapshot("onus", POSITION, rows_out)], skipped)
 
 
-def _statuses(rows: list[dict[str, Any]], zone: str) -> StreamData:
+def _statuses(rows: list[dict[str, Any]], zone: str, places: Places) -> StreamData:
     parsed = records.statuses(rows, zone=zone)
-    rows_out, skipped = _by_external_id("onu_statuses", parsed.records, parsed.skipped)
-    return StreamData([TableSnapshot("onu_statuses", ("unique_external_id",), rows_out)], skipped)
+    rows_out, skipped = _placed("onu_statuses", parsed.records, parsed.skipped, places)
+    places.learn(rows_out)
+    return StreamData([TableSnapshot("onu_statuses", POSITION, rows_out)], skipped)
 
 
-def _signals(rows: list[dict[str, Any]], run_id: int | None) -> StreamData:
+def _signals(rows: list[dict[str, Any]], run_id: int | None, places: Places) -> StreamData:
     parsed = records.signals(rows)
-    rows_out, skipped = _by_external_id("onu_signals", parsed.records, parsed.skipped)
+    rows_out, skipped = _placed("onu_signals", parsed.records, parsed.skipped, places)
 
     def append_readings(conn: sa.Connection, now: datetime) -> dict[str, Any]:
-        # One reading per ONU, the same one onu_signals keeps when an id repeats.
-        latest = {row["unique_external_id"]: row for row in rows_out}
+        # One reading per ONU, the same one onu_signals keeps when a position repeats.
+        latest = {tuple(row[name] for name in POSITION): row for row in rows_out}
         readings = [
             {
+                **{name: row[name] for name in POSITION},
                 "unique_external_id": row["unique_external_id"],
                 "read_at": now,
                 "signal": row["signal"],
@@ -120,21 +183,23 @@ def _signals(rows: list[dict[str, Any]], run_id: int | None) -> StreamData:
         }
 
     return StreamData(
-        [TableSnapshot("onu_signals", ("unique_external_id",), rows_out)],
+        [TableSnapshot("onu_signals", POSITION, rows_out)],
         skipped,
         extra_write=append_readings,
     )
 
 
-def _by_external_id(
-    stream: str, parsed: list[Any], skipped: list[Skipped]
+def _placed(
+    stream: str, parsed: list[Any], skipped: list[Skipped], places: Places
 ) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """Rows keyed by unique_external_id; records without one cannot be told apart, so skip."""
+    """Rows with their ONU's position; a row that cannot be placed is skipped, saying why."""
     skipped = list(skipped)
     rows_out = []
     for record in parsed:
-        if not record.unique_external_id:
-            skipped.append(Skipped(stream, "row without unique_external_id", record.raw))
+        row = columns_of(record)
+        reason = places.place(stream, row)
+        if reason is not None:
+            skipped.append(Skipped(stream, reason, record.raw))
             continue
-        rows_out.append(columns_of(record))
+        rows_out.append(row)
     return rows_out, skipped

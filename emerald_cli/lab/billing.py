@@ -148,9 +148,12 @@ class Billing:
             rows.append(row)
         return rows
 
-    def signals(self) -> list[Raw]:
-        """Rows of get_onus_signals, derived from the ONUs."""
-        keys = "unique_external_id sn olt_id board port onu signal signal_1310 signal_1490"
+    def signals(self, *, positions: bool = True) -> list[Raw]:
+        """Rows of get_onus_signals, derived from the ONUs: as in the reference sample, or with
+        only the fields SmartOLT documents (positions=False): the id and the three levels."""
+        keys = "unique_external_id signal signal_1310 signal_1490"
+        if positions:
+            keys += " sn olt_id board port onu"
         return [{key: onu[key] for key in keys.split()} for onu in self.onus]
 
     def onu_details(self, start: int = 0, stop: int | None = None) -> list[Raw]:

@@ -58,6 +58,9 @@ class SmartOLTLab(LabServer):
     (get_all_onus_details without `page`) also one of its own small hourly bucket. Over a
     limit the answer is 429 + Retry-After or, with rate_limit_style "200", a 200 with
     {"status": false, "error": "...hourly limit..."}.
+
+    Signal rows carry the ONU's SN and PON position, as in the reference sample; with
+    signal_positions=False only what SmartOLT documents: the id and the three levels.
     """
 
     paths: ClassVar[dict[str, str]] = {
@@ -80,9 +83,11 @@ class SmartOLTLab(LabServer):
         host: str = "127.0.0.1",
         port: int = 0,
         trickle_interval: float = 2.0,
+        signal_positions: bool = True,
     ) -> None:
         super().__init__(host, port, trickle_interval)
         self.billing = billing
+        self.signal_positions = signal_positions
         self.token = token
         self.rate_limit_style = rate_limit_style
         self.clock = clock
@@ -116,7 +121,7 @@ class SmartOLTLab(LabServer):
         listings = {
             self.paths["olts"]: lambda: self.billing.olts,
             self.paths["statuses"]: self.billing.statuses,
-            self.paths["signals"]: self.billing.signals,
+            self.paths["signals"]: lambda: self.billing.signals(positions=self.signal_positions),
         }
         rows = listings[request.path]()
         return LabReply.json(200, {"status": True, "response_code": "success", "response": rows})

@@ -376,31 +376,36 @@ onus = _saas_table(
     sa.Column("service_ports", sa.Text),
 )
 
+# Statuses and signals are keyed like the ONUs they describe, by PON position; the external
+# id is kept for lookups but may name more than one ONU.
 onu_statuses = _saas_table(
     "onu_statuses",
-    ("unique_external_id",),
-    sa.Column("unique_external_id", sa.Text, nullable=False),
+    ("olt_id", "board", "port", "onu"),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in ("olt_id", "board", "port", "onu")),
+    sa.Column("unique_external_id", sa.Text),
     sa.Column("sn", sa.Text),
-    *(sa.Column(name, sa.Integer) for name in ("olt_id", "board", "port", "onu")),
     *_texts("name", "status"),
     sa.Column("last_status_change", UtcDateTime()),
 )
 
 onu_signals = _saas_table(
     "onu_signals",
-    ("unique_external_id",),
-    sa.Column("unique_external_id", sa.Text, nullable=False),
+    ("olt_id", "board", "port", "onu"),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in ("olt_id", "board", "port", "onu")),
+    sa.Column("unique_external_id", sa.Text),
     *_texts("sn", "signal"),
     _level("signal_1310"),
     _level("signal_1490"),
 )
 
 # Append-only: every reading is kept, so a snapshot's first/last seen make no sense here.
+# Readings taken before emerald keyed signals by position may have no position: NULL.
 onu_signal_readings = sa.Table(
     "onu_signal_readings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("unique_external_id", sa.Text, nullable=False),
+    *(sa.Column(name, sa.Integer) for name in ("olt_id", "board", "port", "onu")),
+    sa.Column("unique_external_id", sa.Text),
     sa.Column("read_at", UtcDateTime(), nullable=False),
     sa.Column("signal", sa.Text),
     _level("signal_1310"),
@@ -408,6 +413,7 @@ onu_signal_readings = sa.Table(
     # Pruning old runs must not take their readings with them.
     sa.Column("run_id", sa.Integer, sa.ForeignKey("sync_runs.id", ondelete="SET NULL")),
     sa.Index(None, "unique_external_id", "read_at"),
+    sa.Index(None, "olt_id", "board", "port", "onu", "read_at"),
 )
 
 # Natural key of each snapshot table; the unique constraint says the same. A router table's
@@ -425,8 +431,8 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "connections": ("connection_id",),
     "olts": ("olt_id",),
     "onus": ("olt_id", "board", "port", "onu"),
-    "onu_statuses": ("unique_external_id",),
-    "onu_signals": ("unique_external_id",),
+    "onu_statuses": ("olt_id", "board", "port", "onu"),
+    "onu_signals": ("olt_id", "board", "port", "onu"),
 }
 
 # The SaaS snapshot tables; onu_signal_readings is history, written by append_rows().

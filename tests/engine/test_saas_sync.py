@@ -21,6 +21,7 @@ from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import schema
 
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
+POSITION = ("olt_id", "board", "port", "onu")
 
 
 @pytest.fixture
@@ -209,39 +210,90 @@ def test_requests_per_run_are_recorded(engine, ispcube: ISPCubeLab, billing: Bil
     assert requests == {"plans": 2, "nodes": 1, "customers": pages + 1, "connections": 1}
 
 
+def by_position(engine: sa.Engine, name: str) -> dict[tuple[int, ...], dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.metadata.tables[name])).mappings().all()
+    return {tuple(row[part] for part in POSITION): dict(row) for row in rows}
+
+
+def position_of(raw: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(raw[part]) for part in POSITION)
+
+
+def repeated_ids(billing: Billing) -> set[str]:
+    ids = [onu["unique_external_id"] for onu in billing.onus]
+    return {external_id for external_id in ids if ids.count(external_id) > 1}
+
+
 def test_smartolt_streams_and_signal_history(engine, smartolt: SmartOLTLab, billing: Billing):
     first = sync_smartolt(engine, smartolt_account(smartolt))
     second = sync_smartolt(engine, smartolt_account(smartolt))
 
     assert first.report.status == second.report.status == "ok"
-    onus = table(engine, "onus", "unique_external_id")
+    onus = by_position(engine, "onus")
     raw = billing.onus[0]
-    stored = onus[raw["unique_external_id"]]
-    assert (stored["olt_id"], stored["board"], stored["port"], stored["onu"]) == (1, 0, 0, 0)
+    stored = onus[(1, 0, 0, 0)]
+    assert stored["unique_external_id"] == raw["unique_external_id"]
     assert stored["signal_1490"] == Decimal(raw["signal_1490"].removesuffix(" dBm"))
-    counted: dict[str, int] = {}
-    for row in billing.onus:
-        counted[row["unique_external_id"]] = counted.get(row["unique_external_id"], 0) + 1
-    unknown = [
-        row
-        for row in billing.onus
-        if row["signal_1490"] in ("-", "", None) and counted[row["unique_external_id"]] == 1
-    ]
+    signals = by_position(engine, "onu_signals")
+    assert len(signals) == len(onus) == len(billing.onus)
+    unknown = [row for row in billing.onus if row["signal_1490"] in ("-", "", None)]
     assert unknown
     for row in unknown:
-        key = row["unique_external_id"]
-        assert table(engine, "onu_signals", "unique_external_id")[key]["signal_1490"] is None
+        assert signals[position_of(row)]["signal_1490"] is None
     with engine.connect() as conn:
-        readings = conn.execute(sa.text("SELECT count(*) FROM onu_signal_readings")).scalar()
-    signals = len(table(engine, "onu_signals", "unique_external_id"))
-    assert readings == 2 * signals
+        readings = conn.execute(
+            sa.select(*(schema.onu_signal_readings.c[part] for part in POSITION))
+        ).all()
+    assert sorted(readings) == sorted([*signals, *signals])
+
+
+def test_onus_sharing_an_external_id_keep_a_status_and_a_signal_each(
+    engine, smartolt: SmartOLTLab, billing: Billing
+):
+    [shared] = repeated_ids(billing)
+    old, new = [onu for onu in billing.onus if onu["unique_external_id"] == shared]
+    assert old["status"] != new["status"]
+
+    sync_smartolt(engine, smartolt_account(smartolt))
+
+    stored = by_position(engine, "onu_statuses")
+    signals = by_position(engine, "onu_signals")
+    for onu in (old, new):
+        assert stored[position_of(onu)]["unique_external_id"] == shared
+        assert stored[position_of(onu)]["status"] == onu["status"]
+        assert signals[position_of(onu)]["sn"] == onu["sn"]
+    assert signals[position_of(old)]["signal_1490"] is None
+    assert signals[position_of(new)]["signal_1490"] is not None
+
+
+def test_signal_rows_without_a_position_are_placed_by_their_onu(engine, billing: Billing):
+    """SmartOLT documents only the id and the levels in a signal row; the ONU listing tells
+    where each id is, except for an id two ONUs share, which is reported, not guessed."""
+    [shared] = repeated_ids(billing)
+
+    with SmartOLTLab(billing, TOKEN, signal_positions=False) as lab:
+        run = sync_smartolt(engine, smartolt_account(lab))
+
+    signals = by_position(engine, "onu_signals")
+    placed = [onu for onu in billing.onus if onu["unique_external_id"] != shared]
+    assert sorted(signals) == sorted(position_of(onu) for onu in placed)
+    for onu in placed:
+        assert signals[position_of(onu)]["unique_external_id"] == onu["unique_external_id"]
+    target = {t.name: t for t in run.report.targets}["onu_signals"]
+    assert target.status == "ok"
+    assert target.detail["skipped"] == 2
+    assert target.detail["skipped_examples"][0] == (
+        f"onu_signals row for {shared} has no PON position and 2 ONUs carry that"
+        " unique_external_id"
+    )
 
 
 @pytest.mark.parametrize("style", ["429", "200"])
 def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style: str):
     with SmartOLTLab(billing, TOKEN, rate_limit_style=style) as lab:
         sync_smartolt(engine, smartolt_account(lab))
-        before = table(engine, "onus", "unique_external_id")
+        before = by_position(engine, "onus")
         with SmartOLTLab(billing, TOKEN, rate_limit_style=style, hourly_budget=2) as tight:
             billing.onus[0]["name"] = "MUST NOT ARRIVE"
             run = sync_smartolt(engine, smartolt_account(tight, page_size=10))
@@ -254,4 +306,4 @@ def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style
     assert calls_after_limit == 1
     limited = {t.name: t for t in run.report.targets}["onus"]
     assert limited.retry_after is not None
-    assert table(engine, "onus", "unique_external_id") == before
+    assert by_position(engine, "onus") == before

@@ -92,15 +92,23 @@ def test_signals_keep_unknown_as_none() -> None:
         OnuSignal(
             "HWTC0000A001",
             "HWTC0000A001",
+            1,
+            0,
+            1,
+            3,
             "Very good",
             Decimal("-23.10"),
             Decimal("-19.45"),
             raw=raw[0],
         ),
-        OnuSignal("HWTC0000A002", "HWTC0000A002", None, None, None, raw=raw[1]),
+        OnuSignal("HWTC0000A002", "HWTC0000A002", 1, 0, 1, 4, None, None, None, raw=raw[1]),
         OnuSignal(
             "ZTEG0000B003",
             "ZTEG0000B003",
+            2,
+            1,
+            7,
+            12,
             "Warning",
             Decimal("-30.46"),
             Decimal("-28.10"),
@@ -109,12 +117,27 @@ def test_signals_keep_unknown_as_none() -> None:
         OnuSignal(
             "ZTEG0000B004",
             "ZTEG0000B004",
+            2,
+            1,
+            7,
+            13,
             "Critical",
             Decimal("-32.80"),
             Decimal("-29.90"),
             raw=raw[3],
         ),
     ]
+
+
+def test_a_signal_row_without_a_position_is_kept_with_none() -> None:
+    raw = [{"unique_external_id": "HWTC0000A001", "signal_1490": "-19.45 dBm"}]
+
+    result = records.signals(raw)
+
+    assert result.skipped == []
+    [signal] = result.records
+    assert (signal.olt_id, signal.board, signal.port, signal.onu) == (None, None, None, None)
+    assert signal.signal_1490 == Decimal("-19.45")
 
 
 def test_statuses() -> None:

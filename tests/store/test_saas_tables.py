@@ -40,6 +40,7 @@ T0 = datetime(2024, 12, 3, 10, 0, 0, 123456, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
 T2 = T0 + timedelta(minutes=10)
 
+POSITION = ("olt_id", "board", "port", "onu")
 BOOKKEEPING = ("id", "first_seen_at", "last_seen_at", "removed_at", "content_hash")
 
 ONU_RAW = {
@@ -168,6 +169,10 @@ SENT: dict[str, dict[str, Any]] = {
         "raw": {"unique_external_id": "HWTC0000A002", "status": "LOS"},
     },
     "onu_signals": {
+        "olt_id": 2,
+        "board": 1,
+        "port": 7,
+        "onu": 12,
         "unique_external_id": "ZTEG0000B003",
         "sn": "ZTEG0000B003",
         "signal": "Warning",
@@ -297,7 +302,7 @@ def test_every_saas_table_is_unique_on_its_natural_key(engine: sa.Engine) -> Non
     }
 
 
-def test_0002_creates_the_indexes_and_the_readings_foreign_key(engine: sa.Engine) -> None:
+def test_the_indexes_and_the_readings_foreign_key(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
         indexes = {
@@ -320,9 +325,13 @@ def test_0002_creates_the_indexes_and_the_readings_foreign_key(engine: sa.Engine
         ],
         "onu_signal_readings": [
             (
+                "ix_onu_signal_readings_olt_id_board_port_onu_read_at",
+                ["olt_id", "board", "port", "onu", "read_at"],
+            ),
+            (
                 "ix_onu_signal_readings_unique_external_id_read_at",
                 ["unique_external_id", "read_at"],
-            )
+            ),
         ],
     }
     assert [
@@ -357,7 +366,7 @@ def test_0002_upgrades_a_database_at_0001_and_keeps_its_rows(
             )
         )
 
-    assert upgrade(empty_engine) == ["0002", "0003", "0004"]
+    assert upgrade(empty_engine) == ["0002", "0003", "0004", "0005"]
 
     with empty_engine.connect() as conn:
         assert conn.execute(sa.select(ppp_secrets.c.name)).scalars().all() == ["a"]
@@ -368,19 +377,93 @@ def _after_0001(name: str) -> bool:
     return name == "__pycache__" or (name[:4].isdigit() and name[:4] > "0001")
 
 
-def test_0002_downgrades_to_0001_and_upgrades_again(engine: sa.Engine) -> None:
+def downgraded(engine: sa.Engine, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-
     with engine.connect() as conn, conn.begin():
         config.attributes["connection"] = conn
-        command.downgrade(config, "0001")
+        command.downgrade(config, revision)
+
+
+def test_0002_downgrades_to_0001_and_upgrades_again(engine: sa.Engine) -> None:
+    downgraded(engine, "0001")
     with engine.connect() as conn:
         left = set(sa.inspect(conn).get_table_names())
     assert current_revision(engine) == "0001"
     assert left.isdisjoint({*TABLES, "onu_signal_readings"})
 
-    assert upgrade(engine) == ["0002", "0003", "0004"]
+    assert upgrade(engine) == ["0002", "0003", "0004", "0005"]
+
+
+# Migration 0005: status and signal rows by PON position
+
+
+def store_as_0004(engine: sa.Engine, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows written with revision 0004's columns, which today's models no longer describe."""
+    seen = {"first_seen_at": T0, "last_seen_at": T0} if table != "onu_signal_readings" else {}
+    with engine.begin() as conn:
+        for row in rows:
+            values = {**seen, **row}
+            conn.execute(sa.table(table, *map(sa.column, values)).insert().values(values))
+
+
+def test_0005_places_stored_statuses_signals_and_readings(engine: sa.Engine) -> None:
+    """SHARED names two ONUs: its old signal row cannot be placed and waits for the next run;
+    its old readings stay, with no position."""
+    downgraded(engine, "0004")
+    onu = SENT["onus"]
+    listed = [
+        {**onu, "onu": 3, "unique_external_id": "ALONE"},
+        {**onu, "onu": 4, "unique_external_id": "SHARED"},
+        {**onu, "board": 16, "onu": 4, "unique_external_id": "SHARED"},
+    ]
+    snapshot(engine, onus, listed, T0)  # the ONU table is the same in 0004 and 0005
+    store_as_0004(
+        engine,
+        "onu_statuses",
+        [
+            {"unique_external_id": "ALONE", "olt_id": 1, "board": 0, "port": 1, "onu": 3},
+            {"unique_external_id": "SHARED", "olt_id": 1, "board": 0, "port": 1, "onu": 4},
+            {"unique_external_id": "LOST", "status": "LOS"},
+        ],
+    )
+    store_as_0004(
+        engine,
+        "onu_signals",
+        [{"unique_external_id": name, "signal": "Warning"} for name in ("ALONE", "SHARED")],
+    )
+    store_as_0004(
+        engine,
+        "onu_signal_readings",
+        [{"unique_external_id": name, "read_at": T0} for name in ("ALONE", "SHARED")],
+    )
+
+    assert upgrade(engine) == ["0005"]
+
+    def positions(table: str) -> list[tuple[Any, ...]]:
+        model = metadata.tables[table]
+        columns = [model.c[name] for name in ("unique_external_id", *POSITION)]
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.select(*columns).order_by(model.c.id))]
+
+    assert positions("onu_statuses") == [("ALONE", 1, 0, 1, 3), ("SHARED", 1, 0, 1, 4)]
+    assert positions("onu_signals") == [("ALONE", 1, 0, 1, 3)]
+    assert positions("onu_signal_readings") == [
+        ("ALONE", 1, 0, 1, 3),
+        ("SHARED", None, None, None, None),
+    ]
+
+
+def test_0005_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
+    signal = SENT["onu_signals"]
+    snapshot(engine, TABLES["onu_signals"], [signal, {**signal, "onu": 13}], T0)
+
+    downgraded(engine, "0004")
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT unique_external_id FROM onu_signals")).all()
+    assert [tuple(row) for row in kept] == [("ZTEG0000B003",)]
+
+    assert upgrade(engine) == ["0005"]
 
 
 def test_the_models_know_every_table_0002_creates(engine: sa.Engine) -> None:
@@ -530,6 +613,10 @@ def test_an_onu_without_a_pon_position_is_refused(engine: sa.Engine) -> None:
 
 def reading(number: int, read_at: datetime, run_id: int | None = None) -> dict[str, Any]:
     return {
+        "olt_id": 1,
+        "board": 0,
+        "port": number // 128,
+        "onu": number % 128,
         "unique_external_id": f"HWTC{number:08X}",
         "read_at": read_at,
         "signal": "Very good",
@@ -562,6 +649,10 @@ def test_append_rows_adds_every_reading(engine: sa.Engine) -> None:
     assert (first, again) == (2, 1)
     at_utc = datetime(2024, 6, 10, 1, 41, 5, 500000, tzinfo=UTC)
     expected_first = {
+        "olt_id": 1,
+        "board": 0,
+        "port": 0,
+        "onu": 1,
         "unique_external_id": "HWTC00000001",
         "read_at": at_utc,
         "signal": "Very good",
@@ -570,6 +661,10 @@ def test_append_rows_adds_every_reading(engine: sa.Engine) -> None:
         "run_id": run_id,
     }
     expected_second = {
+        "olt_id": None,
+        "board": None,
+        "port": None,
+        "onu": None,
         "unique_external_id": "HWTC00000002",
         "read_at": T0,
         "signal": None,

@@ -110,12 +110,18 @@ class OnuStatus:
 class OnuSignal:
     """Optical levels: 1490 nm is what the ONU receives, 1310 nm what the OLT receives.
 
-    OnuSignal(unique_external_id="ZTEG0000B003", signal="Warning",
+    The PON position is optional here: SmartOLT documents only the id and the three levels.
+
+    OnuSignal(unique_external_id="ZTEG0000B003", sn=None, olt_id=None, ..., signal="Warning",
     signal_1310=Decimal("-30.46"), signal_1490=Decimal("-28.10"))
     """
 
     unique_external_id: str | None
     sn: str | None
+    olt_id: int | None
+    board: int | None
+    port: int | None
+    onu: int | None
     signal: str | None
     signal_1310: Decimal | None
     signal_1490: Decimal | None
@@ -171,10 +177,7 @@ def statuses(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Normalis
             OnuStatus(
                 unique_external_id=_key(raw, "unique_external_id"),
                 sn=_key(raw, "sn"),
-                olt_id=lenient(values.integer, raw, "olt_id", record=record),
-                board=lenient(values.integer, raw, "board", record=record),
-                port=lenient(values.integer, raw, "port", record=record),
-                onu=lenient(values.integer, raw, "onu", record=record),
+                **_position(raw, record),
                 name=values.text(raw.get("name")),
                 status=values.text(raw.get("status")),
                 last_status_change=_when(raw, "last_status_change", local, record),
@@ -196,6 +199,7 @@ def signals(rows: Iterable[Raw]) -> Normalised[OnuSignal]:
             OnuSignal(
                 unique_external_id=_key(raw, "unique_external_id"),
                 sn=_key(raw, "sn"),
+                **_position(raw, record),
                 signal=_category(raw.get("signal")),
                 signal_1310=lenient(values.signal, raw, "signal_1310", record=record),
                 signal_1490=lenient(values.signal, raw, "signal_1490", record=record),
@@ -261,6 +265,14 @@ def _service_ports(raw: Raw, record: str) -> list[ServicePort]:
             )
         )
     return ports
+
+
+def _position(raw: Raw, record: str) -> dict[str, int | None]:
+    """The PON position a status or signal row names, each part None where it is missing."""
+    return {
+        key: lenient(values.integer, raw, key, record=record)
+        for key in ("olt_id", "board", "port", "onu")
+    }
 
 
 def _when(raw: Raw, key: str, zone: tzinfo, record: str) -> datetime | None:
