@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.run import Progress, SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
-from emerald_cli.sources.errors import AuthFailed, RateLimited, SourceError
+from emerald_cli.sources.errors import RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
 from emerald_cli.store import schema
 from emerald_cli.store.database import transaction
@@ -85,12 +85,8 @@ class _Read:
 
     @property
     def stops_source(self) -> SourceError | None:
-        """The error after which the source must not be called again in this run, if any.
-
-        A rate limit or refused credentials will answer the next stream the same way, and
-        every call spends the account's budget.
-        """
-        if isinstance(self.error, RateLimited | AuthFailed):
+        """The error after which the source must not be called again in this run, if any."""
+        if isinstance(self.error, SourceError) and self.error.stops_source:
             return self.error
         return None
 

@@ -27,17 +27,25 @@ STATUSES = (
 class SourceError(EmeraldError):
     """A source could not be read; `status` names the failure, `retryable` if a retry can help.
 
+    `stops_source` says the rest of the run must not call this source again: the next call
+    would meet the same answer (refused credentials, a spent budget, a login that cannot be
+    had) and spend time or budget for nothing.
+
     >>> SourceError("ISPCube answered 502 at /plans/plans_list", retryable=True).status
     'api_error'
     """
 
     status: ClassVar[str] = "api_error"
     retryable_by_default: ClassVar[bool] = False
+    stops_source_by_default: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool | None = None, stops_source: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = self.retryable_by_default if retryable is None else retryable
+        self.stops_source = self.stops_source_by_default if stops_source is None else stops_source
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take other constructor arguments; rebuild from the state instead.
@@ -72,6 +80,7 @@ class AuthFailed(SourceError):
     """Credentials or a token were refused; retrying with the same ones cannot help."""
 
     status = "auth_failed"
+    stops_source_by_default = True
 
 
 class RateLimited(SourceError):
@@ -81,6 +90,7 @@ class RateLimited(SourceError):
     """
 
     status = "rate_limited"
+    stops_source_by_default = True
 
     def __init__(
         self,

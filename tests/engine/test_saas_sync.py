@@ -191,6 +191,41 @@ def test_wrong_credentials_fail_every_stream(engine, ispcube: ISPCubeLab):
     assert all("wrong" not in (t.error or "") for t in run.report.targets)
 
 
+@pytest.mark.parametrize(
+    ("mode", "options", "status"),
+    [("status", {"status": 503}, "api_error"), ("hang", {}, "timeout")],
+)
+def test_a_login_that_fails_stops_the_run_after_its_retries(
+    engine, ispcube: ISPCubeLab, mode: str, options: dict, status: str
+):
+    """Each stream would otherwise log in again and wait out the same retries."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = table(engine, "customers", "customer_id")
+    ispcube.fault("token", mode, **options)
+    ispcube.reset_counts()
+
+    run = sync_ispcube(engine, ispcube_account(ispcube, retries=2))
+
+    assert statuses(run.report) == dict.fromkeys(
+        ("plans", "nodes", "customers", "connections"), status
+    )
+    assert ispcube.request_count("token") == 3
+    assert sum(ispcube.requests.values()) == 3
+    errors = [t.error for t in run.report.targets]
+    assert "/sanctum/token" in errors[0]
+    assert errors[1:] == [f"not called: {errors[0]}"] * 3
+    assert table(engine, "customers", "customer_id") == before
+
+
+def test_a_login_without_a_token_stops_the_run(engine, ispcube: ISPCubeLab):
+    ispcube.fault("token", "html_200")
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert set(statuses(run.report).values()) == {"api_error"}
+    assert ispcube.request_count("token") == 1
+
+
 def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab):
     ispcube.expire_token_after = 2
 

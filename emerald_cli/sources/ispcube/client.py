@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import requests
 
-from emerald_cli.sources.errors import ApiError, AuthFailed
+from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError
 from emerald_cli.sources.http import JsonTransport, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -112,12 +112,18 @@ class ISPCubeClient:
             raise AuthFailed(
                 f"{VENDOR} rejected the credentials (401 at {LOGIN_PATH}): {CREDENTIALS_HINT}"
             ) from None
+        except SourceError as error:
+            # Every later call needs a token too: a run that logged in again for each stream
+            # would wait out the same failure (and its retries) once per stream.
+            error.stops_source = True
+            raise
 
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise ApiError(
                 f"{VENDOR} answered {LOGIN_PATH} without a token: the API changed; "
-                "report it with the ISPCube version"
+                "report it with the ISPCube version",
+                stops_source=True,
             )
         self._token = token
         self._transport.secrets = [self._api_key, self._password, token]
