@@ -45,6 +45,7 @@ class SmartOLTAccount:
     token: str = field(repr=False)
     page_size: int = 100
     full_export: bool = False
+    calls_per_second: int = 10
     zone: str = DEFAULT_ZONE
     timeout: float = 120.0
     retries: int = 3
@@ -65,7 +66,14 @@ SMARTOLT_SETTINGS = {
 }
 OPTIONAL_KEYS = {
     "ispcube": ("page_size", "time_zone", "timeout", "retries"),
-    "smartolt": ("page_size", "full_export", "time_zone", "timeout", "retries"),
+    "smartolt": (
+        "page_size",
+        "full_export",
+        "calls_per_second",
+        "time_zone",
+        "timeout",
+        "retries",
+    ),
 }
 
 
@@ -120,6 +128,9 @@ def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
         **values,
         page_size=_positive_int(config_path, "smartolt", table, "page_size", 100, high=100),
         full_export=full_export,
+        calls_per_second=_positive_int(
+            config_path, "smartolt", table, "calls_per_second", 10, high=15
+        ),
         zone=_zone(config_path, "smartolt", table),
         timeout=_seconds(config_path, "smartolt", table),
         retries=_positive_int(config_path, "smartolt", table, "retries", 3, low=0),

@@ -11,6 +11,7 @@ from emerald_cli import console
 from emerald_cli.accounts import (
     ISPCUBE_SETTINGS,
     SMARTOLT_SETTINGS,
+    SmartOLTAccount,
     ispcube_account,
     smartolt_account,
 )
@@ -99,6 +100,11 @@ def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
             value = "********" if secret else getattr(account, field)
             values[field] = f"{value} ({origin})"
         values.update(page_size=account.page_size, time_zone=account.zone, timeout=account.timeout)
+        values["retries"] = account.retries
+        if isinstance(account, SmartOLTAccount):
+            values.update(
+                full_export=account.full_export, calls_per_second=account.calls_per_second
+            )
         shown[name] = values
     return shown
 

@@ -50,6 +50,7 @@ def sync_smartolt(
         account.token,
         page_size=account.page_size,
         full_export=account.full_export,
+        calls_per_second=account.calls_per_second,
         read_timeout=account.timeout,
         total_timeout=account.timeout,
         retries=account.retries,

@@ -83,6 +83,7 @@ class JsonTransport:
         total_timeout: float = 300.0,
         policy: RetryPolicy | None = None,
         auth_hint: str = "check the credentials",
+        calls_per_second: float | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
@@ -97,6 +98,8 @@ class JsonTransport:
         self.session = session if session is not None else requests.Session()
         self._hint: float | None = None
         self.rate_limit_waited = 0.0
+        self._spacing = 1.0 / calls_per_second if calls_per_second else 0.0
+        self._last_sent = float("-inf")
 
     def close(self) -> None:
         if self._owns_session:
@@ -145,6 +148,7 @@ class JsonTransport:
         json_body: Any,
     ) -> Reply:
         url = self.base_url + path
+        self._pace()
         self.requests_made += 1
         started = time.monotonic()
         try:
@@ -175,6 +179,14 @@ class JsonTransport:
                 f"{self.vendor} connection failed or broke mid-answer at {path}: "
                 "check the base URL and the network"
             ) from None
+
+    def _pace(self) -> None:
+        """Keep to `calls_per_second`: staying under a vendor's rate is cheaper than being
+        told off by it, which costs a Retry-After wait or the rest of the run."""
+        wait = self._last_sent + self._spacing - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_sent = time.monotonic()
 
     def _read_body(self, response: requests.Response, path: str, started: float) -> bytes:
         # read1 returns whatever arrived, so a body trickling in still meets the deadline.

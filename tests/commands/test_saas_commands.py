@@ -144,6 +144,25 @@ def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, mon
     assert "set EMERALD_SMARTOLT_TOKEN (or EMERALD_SMARTOLT_TOKEN_FILE)" in result.stderr
 
 
+def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
+    labs, database_url, monkeypatch, tmp_path: Path
+):
+    config = tmp_path / "emerald.toml"
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+    config.write_text("[smartolt]\ncalls_per_second = 5\nfull_export = true\n")
+
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    config.write_text("[smartolt]\ncalls_per_second = 20\n")
+    refused = invoke(database_url, "sync", "smartolt")
+
+    smartolt = json.loads(shown.stdout)["accounts"]["smartolt"]
+    assert (smartolt["calls_per_second"], smartolt["full_export"]) == (5, True)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().endswith(
+        "[smartolt] calls_per_second must be a whole number from 1 to 15"
+    )
+
+
 def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp_path: Path):
     secret = tmp_path / "api-key"
     secret.write_text(API_KEY + "\n", encoding="utf-8")

@@ -218,7 +218,8 @@ def test_a_day_of_polling_every_five_minutes_stays_within_the_limits(
 ) -> None:
     clock = LabClock()
     with SmartOLTLab(billing, SMARTOLT_TOKEN, clock=clock) as lab:
-        client = smartolt(base_url=lab.url, page_size=10)
+        # The lab's clock is simulated: spacing calls in real time would only slow the test.
+        client = smartolt(base_url=lab.url, page_size=10, calls_per_second=10**6)
         for _ in range(24 * 12):
             client.statuses()
             client.signals()
@@ -229,6 +230,20 @@ def test_a_day_of_polling_every_five_minutes_stays_within_the_limits(
     assert lab.rate_limited_answers == 0
     assert client.requests_made == 24 * 12 * 7
     assert lab.request_count("onus") == 24 * 12 * 5
+
+
+def test_calls_are_spaced_to_stay_under_the_burst_limit(smartolt: Make, billing: Billing) -> None:
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=8) as lab:
+        paced = smartolt(base_url=lab.url, page_size=5, calls_per_second=8)
+        assert paced.onus() == billing.onu_details()
+        assert lab.rate_limited_answers == 0
+
+        unpaced = smartolt(base_url=lab.url, page_size=5, calls_per_second=10**6, retries=0)
+        with pytest.raises(RateLimited):
+            unpaced.onus()
+
+    assert paced.requests_made == 10
+    assert lab.rate_limited_answers == 1
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
