@@ -585,6 +585,24 @@ def test_a_level_finer_than_the_column_is_unchanged_the_second_time(engine: sa.E
     assert snapshot(engine, TABLES["onu_signals"], [row], T1) == ChangeCounts(unchanged=1)
 
 
+def test_a_raw_record_loses_its_nul_characters_and_reads_as_json(engine: sa.Engine) -> None:
+    """PostgreSQL's jsonb refuses the \\u0000 escape, so a NUL kept in raw would break every
+    query that reads raw as JSON."""
+    raw = {"name": "CLIENTE\x00 UNO", "phones": [{"number": "\x000001"}], "note": "a\\u0000b"}
+    row = {**SENT["plans"], "raw": raw}
+
+    snapshot(engine, TABLES["plans"], [row], T0)
+
+    [stored] = stored_rows(engine, TABLES["plans"])
+    assert (
+        stored["raw"] == '{"name":"CLIENTE UNO","note":"a\\\\u0000b","phones":[{"number":"0001"}]}'
+    )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            name = conn.execute(sa.text("SELECT raw::jsonb ->> 'name' FROM plans")).scalar()
+        assert name == "CLIENTE UNO"
+
+
 def test_an_onu_raw_with_its_password_redacted_is_stored(engine: sa.Engine) -> None:
     row = {**SENT["onus"], "raw": {**ONU_RAW, "password": "<redacted>"}}
 
