@@ -65,7 +65,7 @@ def sync_ispcube(
         Stream("connections", client.connections, _connections),
     ]
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
-        run_streams(run, engine, streams, lambda: client.requests_made, progress)
+        run_streams(run, engine, streams, client.calls_made, progress)
     return run
 
 

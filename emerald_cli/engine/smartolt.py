@@ -75,7 +75,7 @@ def sync_smartolt(
                 lambda rows: _signals(rows, run.report.run_id, places),
             ),
         ]
-        run_streams(run, engine, streams, lambda: client.requests_made, progress)
+        run_streams(run, engine, streams, client.calls_made, progress)
     return run
 
 

@@ -58,6 +58,10 @@ class StreamData:
     extra_write: Callable[[sa.Connection, datetime], dict[str, Any]] | None = None
 
 
+# The client's requests sent so far, and how many of those were retries of an earlier one.
+CallsMade = Callable[[], tuple[int, int]]
+
+
 @dataclass
 class Stream:
     """One API stream: how to read it and how to turn what was read into table snapshots."""
@@ -74,6 +78,7 @@ class _Read:
     data: StreamData | None
     error: BaseException | None
     requests: int
+    retries: int
     duration_s: float
 
     def unwrapped(self) -> StreamData:
@@ -94,9 +99,9 @@ class _Read:
 class _StreamReader:
     """One stream read and shaped in a thread, while the caller writes the stream before it."""
 
-    def __init__(self, stream: Stream, requests_made: Callable[[], int]) -> None:
+    def __init__(self, stream: Stream, calls_made: CallsMade) -> None:
         self._stream = stream
-        self._requests_made = requests_made
+        self._calls_made = calls_made
         self._outcome: _Read | None = None
         self._thread = threading.Thread(
             target=self._read, name=f"stream-{stream.name}", daemon=True
@@ -110,14 +115,19 @@ class _StreamReader:
         return self._outcome
 
     def _read(self) -> None:
-        started, requests_before = time.monotonic(), self._requests_made()
+        started, (requests_before, retries_before) = time.monotonic(), self._calls_made()
         data, error = None, None
         try:
             data = _read_and_shape(self._stream)
         except BaseException as caught:  # raised again in the writing thread
             error = caught
+        requests, retries = self._calls_made()
         self._outcome = _Read(
-            data, error, self._requests_made() - requests_before, time.monotonic() - started
+            data,
+            error,
+            requests - requests_before,
+            retries - retries_before,
+            time.monotonic() - started,
         )
 
 
@@ -125,7 +135,7 @@ def run_streams(
     run: SyncRun,
     engine: sa.Engine,
     streams: Iterable[Stream],
-    requests_made: Callable[[], int],
+    calls_made: CallsMade,
     progress: Progress | None = None,
 ) -> None:
     """Write each stream in turn, recording one target per stream; read each one ahead.
@@ -142,7 +152,7 @@ def run_streams(
     with _collector_paused():
         try:
             if queued:
-                reading = _StreamReader(queued[0], requests_made)
+                reading = _StreamReader(queued[0], calls_made)
             for position, stream in enumerate(queued):
                 progress.started(stream.name)
                 if stopped_by is not None:
@@ -152,7 +162,7 @@ def run_streams(
                     read, reading = reading.result(), None
                     stopped_by = read.stops_source
                     if stopped_by is None and position + 1 < len(queued):
-                        reading = _StreamReader(queued[position + 1], requests_made)
+                        reading = _StreamReader(queued[position + 1], calls_made)
                     report = _written(engine, stream, read, run.report.dry_run)
                 run.record(report)
                 progress.finished(report)
@@ -165,7 +175,8 @@ def run_streams(
 def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> TargetReport:
     """The stream's report once its data is written, or why there was nothing to write."""
     started = time.monotonic()
-    report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1)
+    # A stream is tried once; each request it had to send again counts as another attempt.
+    report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1 + read.retries)
 
     try:
         report.counts, report.detail = _write(engine, read.unwrapped(), dry_run)
@@ -182,6 +193,7 @@ def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> T
 
     report.duration_s = round(read.duration_s + time.monotonic() - started, 3)
     report.detail["requests"] = read.requests
+    report.detail["retries"] = read.retries
     logger.info(
         "stream=%s status=%s requests=%d duration=%.2fs%s",
         stream.name,

@@ -93,6 +93,7 @@ class JsonTransport:
         self.policy = policy or RetryPolicy()
         self.auth_hint = auth_hint
         self.requests_made = 0
+        self.retries_made = 0
         self.secrets: list[str] = []
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
@@ -297,6 +298,7 @@ class JsonTransport:
         error = state.outcome.exception() if state.outcome else None
         status = error.status if isinstance(error, SourceError) else "error"
         wait = state.next_action.sleep if state.next_action else 0.0
+        self.retries_made += 1
         if isinstance(error, RateLimited):
             self.rate_limit_waited += wait
         logger.info(

@@ -180,7 +180,10 @@ def test_a_passing_server_error_is_retried(engine, ispcube: ISPCubeLab):
 
     run = sync_ispcube(engine, ispcube_account(ispcube))
 
-    assert statuses(run.report)["connections"] == "ok"
+    connections = {t.name: t for t in run.report.targets}["connections"]
+    assert connections.status == "ok"
+    assert (connections.attempts, connections.detail["retries"]) == (2, 1)
+    assert connections.detail["requests"] == 2
 
 
 def test_wrong_credentials_fail_every_stream(engine, ispcube: ISPCubeLab):

@@ -33,7 +33,7 @@ def test_the_next_stream_is_read_while_one_is_written(engine: sa.Engine):
         Stream("second", second_read.set, nothing),
     ]
     with SyncRun(engine, "ispcube", "cli") as run:
-        run_streams(run, engine, streams, lambda: 0)
+        run_streams(run, engine, streams, lambda: (0, 0))
 
     first, second = run.report.targets
     assert first.detail["second_read_meanwhile"] is True
@@ -53,7 +53,7 @@ def test_a_rate_limit_leaves_the_streams_after_it_uncalled(engine: sa.Engine):
         Stream("after", lambda: called.append("after"), nothing),
     ]
     with SyncRun(engine, "smartolt", "cli") as run:
-        run_streams(run, engine, streams, lambda: 0)
+        run_streams(run, engine, streams, lambda: (0, 0))
 
     assert called == ["first", "limited"]
     assert [target.status for target in run.report.targets] == [
@@ -85,7 +85,7 @@ def test_a_failed_write_ends_the_run_after_the_read_in_flight(engine: sa.Engine)
         pytest.raises(DatabaseError, match="rolled back; run the sync again"),
         SyncRun(engine, "ispcube", "cli") as run,
     ):
-        run_streams(run, engine, streams, lambda: 0)
+        run_streams(run, engine, streams, lambda: (0, 0))
 
     assert next_finished.is_set()
 
@@ -96,7 +96,7 @@ def test_a_read_that_crashes_is_reported_and_the_run_goes_on(engine: sa.Engine):
 
     streams = [Stream("crashing", crashing, nothing), Stream("fine", list, nothing)]
     with SyncRun(engine, "ispcube", "cli") as run:
-        run_streams(run, engine, streams, lambda: 0)
+        run_streams(run, engine, streams, lambda: (0, 0))
 
     crashed, fine = run.report.targets
     assert (crashed.status, crashed.error) == ("crashed", "KeyError: 'id'")

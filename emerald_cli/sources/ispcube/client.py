@@ -97,6 +97,10 @@ class ISPCubeClient:
         """HTTP requests sent so far, token requests and retries included."""
         return self._transport.requests_made
 
+    def calls_made(self) -> tuple[int, int]:
+        """Requests sent so far, and how many of them repeated one that failed."""
+        return self._transport.requests_made, self._transport.retries_made
+
     def login(self) -> None:
         """Ask for a fresh bearer token; wrong credentials raise AuthFailed."""
         headers = self._base_headers()

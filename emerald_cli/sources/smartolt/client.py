@@ -109,6 +109,10 @@ class SmartOLTClient:
         """HTTP requests sent so far, retries included."""
         return self._transport.requests_made
 
+    def calls_made(self) -> tuple[int, int]:
+        """Requests sent so far, and how many of them repeated one that failed."""
+        return self._transport.requests_made, self._transport.retries_made
+
     def olts(self) -> list[dict[str, Any]]:
         return self._list(OLTS_PATH, self._get(OLTS_PATH), "response")
 
