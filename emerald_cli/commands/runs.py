@@ -42,7 +42,7 @@ def list_runs(
     )
 
     if json_output:
-        console.print_json([_plain(row) for row in rows])
+        console.print_json([_run_json(row) for row in rows])
         return
     table = Table(title="sync runs")
     for header in ("id", "source", "trigger", "status", "started", "finished"):
@@ -78,7 +78,7 @@ def show_run(
         raise UsageError(f"no run with id {run_id}: `emerald runs` lists them")
 
     if json_output:
-        console.print_json(_plain(run))
+        console.print_json(_run_json(run))
         return
     console.data.print(
         f"run {run['id']}  {run['source']}  {run['status']}  trigger={run['trigger']}  "
@@ -108,10 +108,35 @@ def _time(value: Any) -> str:
     return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value or "")
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    plain = {
-        key: _time(value) if hasattr(value, "isoformat") else value for key, value in row.items()
+def _run_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored run with the keys `sync --json` printed for it (RunReport.as_json), so one
+    parser reads both; then what only the history knows: heartbeat, host and pid."""
+    run = {
+        "run_id": row["id"],
+        **{key: row[key] for key in ("source", "trigger", "status", "dry_run")},
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "error": row["error"],
+        "counts": {key: row[key] or 0 for key in COUNT_KEYS},
     }
     if "targets" in row:
-        plain["targets"] = [_plain(target) for target in row["targets"]]
-    return plain
+        run["targets"] = [
+            _target_json(target) for target in sorted(row["targets"], key=lambda t: t["name"])
+        ]
+    run.update(heartbeat_at=_iso(row["heartbeat_at"]), host=row["host"], pid=row["pid"])
+    return run
+
+
+def _target_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored target with the keys of TargetReport.as_json."""
+    return {
+        **{key: row[key] for key in ("name", "kind", "status", "error", "attempts")},
+        "duration_s": row["duration_s"],
+        "counts": {key: row[key] or 0 for key in COUNT_KEYS},
+        "detail": row["detail"],
+        "retry_after": _iso(row["retry_after"]),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -192,10 +192,8 @@ def _print_runs(
 ) -> None:
     """`sync all`'s output: every run's report, and what stopped the rest, if something did."""
     if json_output:
-        document: dict[str, Any] = {"status": status, "runs": [r.as_json() for r in reports]}
-        if error is not None:
-            document["error"] = error
-        console.print_json(document)
+        runs = [report.as_json() for report in reports]
+        console.print_json({"status": status, "error": error, "runs": runs})
         return
     for report in reports:
         console.print_summary(report)

@@ -44,15 +44,17 @@ class TargetReport:
     retry_after: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
+        """The target as --json prints it; `emerald runs show --json` prints the same keys."""
         return {
             "name": self.name,
+            "kind": self.kind,
             "status": self.status,
             "error": self.error,
             "attempts": self.attempts,
             "duration_s": self.duration_s,
             "counts": self.counts.as_dict(),
-            **({"detail": self.detail} if self.detail else {}),
-            **({"retry_after": self.retry_after.isoformat()} if self.retry_after else {}),
+            "detail": self.detail,
+            "retry_after": self.retry_after.isoformat() if self.retry_after else None,
         }
 
 
@@ -75,6 +77,9 @@ class RunReport:
     run_id: int | None = None
     status: str = "running"
     dry_run: bool = False
+    trigger: str = "cli"
+    # What ended the run early (an interruption, the database dropping), if anything did.
+    error: str | None = None
     targets: list[TargetReport] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
@@ -99,13 +104,16 @@ class RunReport:
         return self.status
 
     def as_json(self) -> dict[str, Any]:
+        """The run as --json prints it; `emerald runs show --json` prints the same keys."""
         return {
             "run_id": self.run_id,
             "source": self.source,
+            "trigger": self.trigger,
             "status": self.status,
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
             "counts": self.counts.as_dict(),
             "targets": [target.as_json() for target in sorted(self.targets, key=lambda t: t.name)],
         }
@@ -118,7 +126,7 @@ class SyncRun:
         self, engine: sa.Engine, source: str, trigger: str, dry_run: bool = False
     ) -> None:
         self.engine = engine
-        self.report = RunReport(source=source, dry_run=dry_run)
+        self.report = RunReport(source=source, dry_run=dry_run, trigger=trigger)
         self.trigger = trigger
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
@@ -178,6 +186,7 @@ class SyncRun:
             self.report.settle()
         else:
             self.report.status = "interrupted" if kind is KeyboardInterrupt else "failed"
+            self.report.error = str(error) or None
             self.report.finished_at = datetime.now(UTC)
 
         if self.report.run_id is not None:

@@ -49,14 +49,17 @@ def test_json_output_and_exit_zero(world: LabWorld, database_url: str):
     assert set(report) == {
         "run_id",
         "source",
+        "trigger",
         "status",
         "dry_run",
         "started_at",
         "finished_at",
+        "error",
         "counts",
         "targets",
     }
     assert (report["source"], report["status"], report["dry_run"]) == ("mikrotik", "ok", False)
+    assert (report["trigger"], report["error"]) == ("cli", None)
     assert isinstance(report["run_id"], int)
     assert set(report["counts"]) == {"inserted", "updated", "unchanged", "removed"}
     assert sorted(target["name"] for target in report["targets"]) == [
@@ -65,7 +68,17 @@ def test_json_output_and_exit_zero(world: LabWorld, database_url: str):
         "router-002",
     ]
     for target in report["targets"]:
-        assert {"name", "status", "error", "attempts", "duration_s", "counts"} <= set(target)
+        assert set(target) == {
+            "name",
+            "kind",
+            "status",
+            "error",
+            "attempts",
+            "duration_s",
+            "counts",
+            "detail",
+            "retry_after",
+        }
         assert (target["status"], target["error"], target["attempts"]) == ("ok", None, 1)
     total = sum(target["counts"]["inserted"] for target in report["targets"])
     assert report["counts"]["inserted"] == total > 0
@@ -209,7 +222,7 @@ def test_runs_list_and_show(world: LabWorld, database_url: str):
     )
 
     assert listed.exit_code == 0 and shown.exit_code == 0
-    assert [(r["id"], r["status"]) for r in json.loads(listed.stdout)] == [
+    assert [(r["run_id"], r["status"]) for r in json.loads(listed.stdout)] == [
         (report["run_id"], "partial")
     ]
     run = json.loads(shown.stdout)
@@ -218,6 +231,16 @@ def test_runs_list_and_show(world: LabWorld, database_url: str):
         "router-001": "ok",
         "router-002": "unreachable",
     }
+    # The history prints what the sync printed, plus what only the history knows; its times
+    # are the database's clock, the sync's its own.
+    times = ("started_at", "finished_at")
+    assert {k: v for k, v in run.items() if k in report and k not in times} == {
+        k: v for k, v in report.items() if k not in times
+    }
+    for key in times:
+        apart = datetime.fromisoformat(run[key]) - datetime.fromisoformat(report[key])
+        assert abs(apart.total_seconds()) < 5
+    assert {"heartbeat_at", "host", "pid"} == set(run) - set(report)
     missing = runner.invoke(app, ["runs", "show", "999", "--database-url", database_url])
     assert missing.exit_code == 2
     assert "no run with id 999" in missing.stderr
