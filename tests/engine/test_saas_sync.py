@@ -345,3 +345,125 @@ def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style
     limited = {t.name: t for t in run.report.targets}["onus"]
     assert limited.retry_after is not None
     assert by_position(engine, "onus") == before
+
+
+def readings_count(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(schema.onu_signal_readings)
+        return conn.execute(query).scalar_one()
+
+
+def unique_onus(billing: Billing) -> list[dict[str, Any]]:
+    shared = repeated_ids(billing)
+    return [onu for onu in billing.onus if onu["unique_external_id"] not in shared]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "mode", "options", "status"),
+    [
+        ("onus", "status", {"status": 500}, "api_error"),
+        ("onus", "status", {"status": 502}, "api_error"),
+        ("onus", "status", {"status": 504}, "api_error"),
+        ("onus", "truncated", {}, "api_error"),
+        ("onus", "html_200", {}, "api_error"),
+        ("onus", "hang", {}, "timeout"),
+        ("onus", "trickle", {}, "timeout"),
+        ("onus", "reset", {}, "unreachable"),
+        ("signals", "hang", {}, "timeout"),
+        ("signals", "truncated", {}, "api_error"),
+    ],
+)
+def test_a_failing_smartolt_stream_keeps_its_stored_rows(
+    engine, smartolt: SmartOLTLab, billing: Billing, endpoint, mode, options, status
+):
+    sync_smartolt(engine, smartolt_account(smartolt))
+    before = {name: by_position(engine, name) for name in ("onus", "onu_signals")}
+    readings = readings_count(engine)
+    onu = unique_onus(billing)[0]
+    onu.update(name="RENAMED", signal_1490="-26.50 dBm")
+    smartolt.fault(endpoint, mode, **options)
+
+    run = sync_smartolt(engine, smartolt_account(smartolt))
+
+    failed = {"onus": "onus", "signals": "onu_signals"}[endpoint]
+    assert statuses(run.report) == {
+        "olts": "ok",
+        "onus": "ok",
+        "onu_statuses": "ok",
+        "onu_signals": "ok",
+        failed: status,
+    }
+    assert run.report.status == "partial"
+    assert by_position(engine, failed) == before[failed]
+    if failed == "onus":
+        assert by_position(engine, "onu_signals")[position_of(onu)]["signal_1490"] == Decimal(
+            "-26.50"
+        )
+        assert readings_count(engine) == 2 * readings
+    else:
+        assert by_position(engine, "onus")[position_of(onu)]["name"] == "RENAMED"
+        assert readings_count(engine) == readings
+
+
+def test_wrong_smartolt_token_fails_every_stream_and_keeps_the_data(engine, smartolt: SmartOLTLab):
+    sync_smartolt(engine, smartolt_account(smartolt))
+    before = by_position(engine, "onus")
+    smartolt.reset_counts()
+
+    run = sync_smartolt(engine, smartolt_account(smartolt, token="not-the-token"))
+
+    assert set(statuses(run.report).values()) == {"auth_failed"}
+    assert run.report.status == "failed"
+    assert sum(smartolt.requests.values()) == 1
+    assert all("not-the-token" not in (t.error or "") for t in run.report.targets)
+    assert by_position(engine, "onus") == before
+
+
+def test_second_smartolt_run_reports_exactly_the_changes(
+    engine, smartolt: SmartOLTLab, billing: Billing
+):
+    sync_smartolt(engine, smartolt_account(smartolt))
+    went_down, weaker, gone = unique_onus(billing)[2:5]
+    went_down["status"] = "Offline" if went_down["status"] != "Offline" else "Online"
+    weaker["signal_1490"] = "-26.95 dBm"
+    billing.onus.remove(gone)
+
+    run = sync_smartolt(engine, smartolt_account(smartolt))
+
+    detail = {t.name: t.detail for t in run.report.targets}
+    listed = len(billing.onus)
+    assert detail["onus"]["onus"] == {
+        "inserted": 0,
+        "updated": 2,
+        "unchanged": listed - 2,
+        "removed": 1,
+    }
+    assert detail["onu_statuses"]["onu_statuses"] == {
+        "inserted": 0,
+        "updated": 1,
+        "unchanged": listed - 1,
+        "removed": 1,
+    }
+    assert detail["onu_signals"]["onu_signals"] == {
+        "inserted": 0,
+        "updated": 1,
+        "unchanged": listed - 1,
+        "removed": 1,
+    }
+    assert detail["onu_signals"]["onu_signal_readings"] == {"appended": listed}
+    assert by_position(engine, "onus")[position_of(gone)]["removed_at"] is not None
+
+
+def test_volume_tenant_syncs_whole(engine):
+    """The lab's volume world: 20,000 customers and 50,000 connections, every row stored."""
+    fleet = build_fleet(seed=5, routers=2, secrets=50)
+    billing = build_billing(fleet, customers=20_000, extra_connections=50_000 - 100)
+    with ISPCubeLab(billing, API_KEY, CLIENT_ID, USER, PASSWORD) as lab:
+        run = sync_ispcube(engine, ispcube_account(lab, page_size=1000, timeout=30.0))
+
+    assert run.report.status == "ok"
+    detail = {t.name: t.detail for t in run.report.targets}
+    assert detail["customers"]["customers"]["inserted"] == 20_000
+    assert len(billing.connections) >= 50_000
+    assert detail["connections"]["connections"]["inserted"] == len(billing.connections)
+    assert detail["customers"]["requests"] == 21
