@@ -7,6 +7,7 @@ of its own, so tests never see each other's rows and need no cleanup order.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 POSTGRES_URL = os.environ.get("EMERALD_TEST_POSTGRES_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the processes the tests start be stopped by SIGINT, as from a terminal's Ctrl-C.
+
+    A suite started in the background by a shell (`make test &`, some CI runners) inherits
+    SIGINT ignored, and so would every `emerald` it starts: Python keeps an inherited ignore.
+    A handler of our own is reset to the default in each child, which Python then honours.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _backends() -> list[object]:

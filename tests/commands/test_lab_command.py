@@ -46,7 +46,11 @@ def served(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield variables
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=START_S)
+        try:
+            process.wait(timeout=START_S)
+        except subprocess.TimeoutExpired:
+            process.kill()  # not left serving after the test, whatever the test says
+            raise
 
 
 def test_lab_serve_applies_its_faults_and_limits(served: dict[str, str], tmp_path: Path):
