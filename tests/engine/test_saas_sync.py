@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,6 +101,8 @@ def test_ispcube_streams_land_typed(engine, ispcube: ISPCubeLab, billing: Billin
     }
     emails = table(engine, "customer_emails", "email")
     assert emails["cliente0@example.com"]["customer_id"] == 1001
+    sent = next(row for row in billing.customers if row["id"] == 1001)["contact_emails"][0]
+    assert json.loads(emails["cliente0@example.com"]["raw"]) == sent
 
 
 def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube: ISPCubeLab):

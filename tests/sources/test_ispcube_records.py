@@ -67,8 +67,13 @@ def test_customers_are_typed_exactly() -> None:
     assert (second.debt, second.duedebt) == (Decimal("15400.00"), Decimal("7700.00"))
     # Local midnight in Buenos Aires is 03:00 UTC: both date formats agree.
     assert second.start_date == second.created_at
-    assert result.emails == [CustomerEmail(1001, "cliente1@example.com")]
-    assert result.phones == [CustomerPhone(1001, "0000000001"), CustomerPhone(1002, "0000000002")]
+    assert result.emails == [
+        CustomerEmail(1001, "cliente1@example.com", raw[0]["contact_emails"][0])
+    ]
+    assert result.phones == [
+        CustomerPhone(1001, "0000000001", raw[0]["phones"][0]),
+        CustomerPhone(1002, "0000000002", raw[1]["phones"][0]),
+    ]
     assert result.skipped == []
 
 

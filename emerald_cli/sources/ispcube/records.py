@@ -58,18 +58,22 @@ class Customer:
 
 @dataclass(slots=True)
 class CustomerEmail:
-    """CustomerEmail(customer_id=1001, email="cliente1@example.com")"""
+    """CustomerEmail(customer_id=1001, email="cliente1@example.com"); `raw` is the item of the
+    customer's contact_emails it came from."""
 
     customer_id: int
     email: str
+    raw: Raw = field(repr=False)
 
 
 @dataclass(slots=True)
 class CustomerPhone:
-    """CustomerPhone(customer_id=1001, number="0000000001")"""
+    """CustomerPhone(customer_id=1001, number="0000000001"); `raw` is the item of the
+    customer's phones it came from (the /customer endpoint adds `detail`, `sms`, ...)."""
 
     customer_id: int
     number: str
+    raw: Raw = field(repr=False)
 
 
 @dataclass(slots=True)
@@ -261,7 +265,7 @@ def _emails(customer_id: int, raw: Raw) -> list[CustomerEmail]:
     for item in raw.get("contact_emails") or ():
         email = values.text(item.get("email")) if isinstance(item, dict) else None
         if email and email.strip():
-            found.append(CustomerEmail(customer_id, email.strip()))
+            found.append(CustomerEmail(customer_id, email.strip(), item))
     return found
 
 
@@ -270,7 +274,7 @@ def _phones(customer_id: int, raw: Raw) -> list[CustomerPhone]:
     for item in raw.get("phones") or ():
         number = values.text(item.get("number")) if isinstance(item, dict) else None
         if number and number.strip():
-            found.append(CustomerPhone(customer_id, number.strip()))
+            found.append(CustomerPhone(customer_id, number.strip(), item))
     return found
 
 
