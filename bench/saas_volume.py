@@ -139,12 +139,13 @@ def _plain_copy(engine: sa.Engine, billing: Billing) -> float:
     As for any writer, values become wire text inside the timed part: psycopg adapts dates and
     decimals, and the raw records are encoded as the sync encodes them.
     """
+    zone, places = "America/Argentina/Buenos_Aires", smartolt_engine.Places()
     data = [
-        ispcube_engine._customers(billing.customers, "America/Argentina/Buenos_Aires"),
+        ispcube_engine._customers(billing.customers, zone),
         ispcube_engine._connections(billing.connections),
-        smartolt_engine._onus(billing.onus, "America/Argentina/Buenos_Aires"),
-        smartolt_engine._statuses(billing.statuses(), "America/Argentina/Buenos_Aires"),
-        smartolt_engine._signals(billing.signals(), None),
+        smartolt_engine._onus(billing.onus, zone, places),
+        smartolt_engine._statuses(billing.statuses(), zone, places),
+        smartolt_engine._signals(billing.signals(), None, places),
     ]
     snapshots = [snapshot for stream in data for snapshot in stream.snapshots]
 
