@@ -10,14 +10,16 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import sqlalchemy as sa
 import typer
 
 from emerald_cli import console
 from emerald_cli.config import Settings, resolve_settings
 from emerald_cli.errors import ConfigError, EmeraldError
 from emerald_cli.logs import REDACTOR, SHOWN, setup_logging
+from emerald_cli.store.errors import DatabaseFailed
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +67,16 @@ def exits_cleanly(command: Command) -> Command:
         try:
             return command(*args, **kwargs)
         except EmeraldError as error:
-            message = REDACTOR.scrub(str(error))
-            if logging.getLogger().handlers:  # else Python would print it a second time
-                logger.error("%s", message, extra={SHOWN: True})
-            console.error(message)
-            raise typer.Exit(error.exit_code) from None
+            _fail(error)
         except KeyboardInterrupt:
             console.error("interrupted: rows written so far are kept; run the command again")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except sa.exc.DBAPIError as error:
+            # The database's own failure, not a bug: one line, as for our own errors.
+            logger.debug("database error", exc_info=True)
+            _fail(DatabaseFailed.from_driver(error))
         except Exception as error:
             # A bug, not an operator's mistake: the traceback goes to the log file only.
             logger.exception("unexpected error", extra={SHOWN: True})
@@ -83,6 +85,24 @@ def exits_cleanly(command: Command) -> Command:
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _create_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create {folder} ({error.strerror or error}): set EMERALD_HOME to a "
+            "writable place, or --database-url"
+        ) from None
+
+
+def _fail(error: EmeraldError) -> NoReturn:
+    message = REDACTOR.scrub(str(error))
+    if logging.getLogger().handlers:  # else Python would print it a second time
+        logger.error("%s", message, extra={SHOWN: True})
+    console.error(message)
+    raise typer.Exit(error.exit_code) from None
 
 
 def prepare(
@@ -103,6 +123,9 @@ def prepare(
         workers=workers,
         timeout=timeout,
     )
+    if settings.database_url.origin == "default":
+        # Emerald's own folder holds the default database; any other path must exist.
+        _create_folder(Path(settings.data_dir.value))
     log_file = Path(settings.log_file.value)
     try:
         setup_logging(log_file, verbose=verbose, quiet=quiet)

@@ -68,10 +68,13 @@ def make_engine(url: str) -> sa.Engine:
 def _sqlite_engine(url: URL) -> sa.Engine:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise DatabaseUnavailable(redacted_url(url), str(error)) from error
+        # A typo in the path must not quietly start an empty database somewhere new.
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            raise DatabaseUnavailable(
+                redacted_url(url),
+                f"the folder {folder} does not exist: create it, or fix the path in the URL",
+            )
 
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _configure_sqlite_connection)

@@ -89,3 +89,28 @@ class LockHeld(StoreError):
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.source, self.run_id, self.owner, self.since, self.heartbeat_at)
         return (type(self), fields)
+
+
+class DatabaseFailed(StoreError):
+    """A statement failed on the database's side (a locked SQLite file, a dropped connection,
+    a full disk) where no more particular error applies; the transaction was rolled back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the database failed ({reason}): what was written before is kept; "
+            "check the database and run the command again"
+        )
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,))
+
+    @classmethod
+    def from_driver(cls, error: BaseException) -> DatabaseFailed:
+        """The driver's own first line, without SQLAlchemy's SQL, parameters and links."""
+        cause = getattr(error, "orig", None) or error
+        lines = str(cause).strip().splitlines()
+        reason = lines[0] if lines else type(cause).__name__
+        if "database is locked" in reason:
+            reason += ": another program holds the SQLite file"
+        return cls(reason)

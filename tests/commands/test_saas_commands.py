@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.server import RouterLab
 from emerald_cli.lab.smartolt import SmartOLTLab
+from emerald_cli.store import database as store_database
 from emerald_cli.store import lock, runs
 
 runner = CliRunner()
@@ -161,6 +163,26 @@ def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
     assert refused.stderr.strip().endswith(
         "[smartolt] calls_per_second must be a whole number from 1 to 15"
     )
+
+
+def test_a_locked_sqlite_file_is_one_line_and_exit_one(labs, monkeypatch, tmp_path: Path):
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    assert invoke(url, "db", "upgrade").exit_code == 0
+    monkeypatch.setattr(store_database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = invoke(url, "sync", "ispcube", "--json")
+    finally:
+        holder.close()
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: the database failed (database is locked: another program holds the SQLite "
+        "file): what was written before is kept; check the database and run the command again"
+    ]
 
 
 def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp_path: Path):

@@ -45,8 +45,8 @@ def test_other_databases_are_refused() -> None:
         make_engine("mysql://u@db/erp")
 
 
-def test_sqlite_file_gets_its_folder_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "folder" / "emerald.db"
+def test_sqlite_file_gets_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    path = tmp_path / "emerald.db"
     engine = make_engine(f"sqlite:///{path}")
 
     with engine.connect() as conn:
@@ -95,6 +95,20 @@ def test_unreachable_postgres_is_database_unavailable(closed_port: int) -> None:
     assert message.startswith(f"cannot connect to the database {url}: ")
     assert "hunter2" not in message
     assert isinstance(unavailable.value.__cause__, sa.exc.OperationalError)
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    """A typo in the path must not start an empty database in a new folder."""
+    missing = tmp_path / "typo" / "emerald.db"
+
+    with pytest.raises(DatabaseUnavailable) as refused:
+        make_engine(f"sqlite:///{missing}")
+
+    assert str(refused.value) == (
+        f"cannot connect to the database sqlite:///{missing}: the folder {missing.parent} "
+        "does not exist: create it, or fix the path in the URL"
+    )
+    assert not missing.parent.exists()
 
 
 def test_unopenable_sqlite_file_is_database_unavailable(tmp_path: Path) -> None:
