@@ -6,12 +6,15 @@ terminal and JSON was not asked for, so scripts and cron get clean, quiet output
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -26,9 +29,49 @@ from rich.table import Table
 
 from emerald_cli.engine.run import RunReport, TargetReport
 
+
+class _Stdout(io.TextIOBase):
+    """sys.stdout (whatever it is at the time), except that a reader gone away is no error.
+
+    `emerald sync ispcube | head -1` has synced and recorded its run by the time it prints;
+    failing then would tell a script that nothing was synced. What is left goes nowhere.
+    """
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except BrokenPipeError:
+            _discard_stdout()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_stdout()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+
+def _discard_stdout() -> None:
+    # Point the descriptor at /dev/null, so that Python's own flush at exit cannot fail too.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+STDOUT = _Stdout()
 people = Console(stderr=True, highlight=False, emoji=False)  # ":x:" in a message is text
 # Piped tables get room to breathe instead of Rich's default 80 columns.
-data = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+data = Console(
+    file=STDOUT, highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160
+)
+# Below this width the error column of a summary would squeeze the names out of sight.
+ERRORS_IN_TABLE_MIN_WIDTH = 120
 
 STATUS_STYLE = {
     "ok": "green",
@@ -48,8 +91,8 @@ def note(message: str) -> None:
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+    STDOUT.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    STDOUT.flush()
 
 
 def interactive(json_output: bool) -> bool:
@@ -103,24 +146,44 @@ def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterat
 
 def print_summary(report: RunReport) -> None:
     """The human summary of a run: one row per target, then the totals."""
-    table = Table(title=f"{report.source} sync" + (" (dry run)" if report.dry_run else ""))
-    for header in ("target", "status", "tries", "seconds"):
-        table.add_column(header)
+    targets = sorted(report.targets, key=lambda target: target.name)
+    errors_below = data.width < ERRORS_IN_TABLE_MIN_WIDTH
+    title = f"{report.source} sync" + (" (dry run)" if report.dry_run else "")
+    # Which target and how it ended are never cut. On a narrow terminal the table loses its
+    # inner rules and the errors follow it, one line each, instead of a column folded a few
+    # letters wide: 80 columns then hold every count of a short-named target.
+    table = (
+        Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
+        if errors_below
+        else Table(title=title)
+    )
+    for header, values in (
+        ("target", [target.name for target in targets]),
+        ("status", [target.status for target in targets]),
+    ):
+        table.add_column(header, no_wrap=True, min_width=max(map(len, [header, *values])))
+    for header in ("tries", "seconds"):
+        table.add_column(header, no_wrap=True, min_width=len(header))
     for header in ("inserted", "updated", "unchanged", "removed"):
-        table.add_column(header, justify="right")
-    table.add_column("error", overflow="fold")
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    if not errors_below:
+        table.add_column("error", overflow="fold")
 
-    for target in sorted(report.targets, key=lambda target: target.name):
+    for target in targets:
         counts = target.counts.as_dict()
-        table.add_row(
+        cells = [
             escape(target.name),
             f"[{'green' if target.status == 'ok' else 'red'}]{target.status}[/]",
             str(target.attempts),
             f"{target.duration_s:.2f}",
             *(str(counts[key]) for key in ("inserted", "updated", "unchanged", "removed")),
-            escape(target.error or ""),
-        )
+        ]
+        table.add_row(*cells, *([] if errors_below else [escape(target.error or "")]))
     data.print(table)
+    if errors_below:
+        for target in targets:
+            if target.error:
+                data.print(f"{target.name}: {target.error}", markup=False, soft_wrap=True)
 
     totals = report.counts.as_dict()
     run = f"run {report.run_id}" if report.run_id is not None else "dry run, nothing written"

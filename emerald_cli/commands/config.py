@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from emerald_cli import console
@@ -122,5 +123,5 @@ def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
     for header in rows[0]:
         table.add_column(header)
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row.values()))
+        table.add_row(*("" if value is None else escape(str(value)) for value in row.values()))
     console.data.print(table)

@@ -159,6 +159,9 @@ def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
 
     smartolt = json.loads(shown.stdout)["accounts"]["smartolt"]
     assert (smartolt["calls_per_second"], smartolt["full_export"]) == (5, True)
+    config.write_text('[ispcube]\npage_size = "ten"\n')
+    table = runner.invoke(app, ["config", "show"])
+    assert "[ispcube] page_size must be a whole number" in " ".join(table.stdout.split())
     assert refused.exit_code == 2
     assert refused.stderr.strip().endswith(
         "[smartolt] calls_per_second must be a whole number from 1 to 15"
