@@ -31,6 +31,7 @@ class ISPCubeAccount:
     username: str
     password: str = field(repr=False)
     page_size: int = 500
+    max_customers: int = 100_000
     zone: str = DEFAULT_ZONE
     timeout: float = 120.0
     retries: int = 3
@@ -65,7 +66,7 @@ SMARTOLT_SETTINGS = {
     "token": ("EMERALD_SMARTOLT_TOKEN", "token", True),
 }
 OPTIONAL_KEYS = {
-    "ispcube": ("page_size", "time_zone", "timeout", "retries"),
+    "ispcube": ("page_size", "max_customers", "time_zone", "timeout", "retries"),
     "smartolt": (
         "page_size",
         "full_export",
@@ -110,6 +111,7 @@ def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
     return ISPCubeAccount(
         **values,
         page_size=_positive_int(config_path, "ispcube", table, "page_size", 500),
+        max_customers=_positive_int(config_path, "ispcube", table, "max_customers", 100_000),
         zone=_zone(config_path, "ispcube", table),
         timeout=_seconds(config_path, "ispcube", table),
         retries=_positive_int(config_path, "ispcube", table, "retries", 3, low=0),

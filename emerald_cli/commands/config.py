@@ -106,6 +106,8 @@ def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
             values.update(
                 full_export=account.full_export, calls_per_second=account.calls_per_second
             )
+        else:
+            values["max_customers"] = account.max_customers
         shown[name] = values
     return shown
 

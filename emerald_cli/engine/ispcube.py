@@ -50,6 +50,7 @@ def sync_ispcube(
         account.username,
         account.password,
         page_size=account.page_size,
+        max_rows=account.max_customers,
         read_timeout=account.timeout,
         total_timeout=account.timeout,
         retries=account.retries,

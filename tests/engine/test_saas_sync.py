@@ -178,6 +178,22 @@ def test_a_failing_stream_keeps_its_stored_rows(
     assert table(engine, "plans", "plan_id")[billing.plans[0]["id"]]["name"] == "ARRIVES"
 
 
+def test_an_endless_customer_listing_stops_at_max_customers(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = table(engine, "customers", "customer_id")
+    ispcube.fault("customers", "endless")
+
+    run = sync_ispcube(engine, ispcube_account(ispcube, page_size=25, max_customers=100))
+
+    customers = {t.name: t for t in run.report.targets}["customers"]
+    assert customers.status == "api_error"
+    assert "raise [ispcube] max_customers" in (customers.error or "")
+    assert customers.detail["requests"] == 100 // 25 + 1
+    assert table(engine, "customers", "customer_id") == before
+
+
 def test_a_passing_server_error_is_retried(engine, ispcube: ISPCubeLab):
     ispcube.fault("connections", "status", status=504, times=1)
 

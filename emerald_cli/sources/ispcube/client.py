@@ -25,6 +25,9 @@ CUSTOMERS_PATH = "/customers/customers_list"
 CONNECTIONS_PATH = "/connections/connections_list"
 PLANS_PATH = "/plans/plans_list"
 NODES_PATH = "/nodes/nodes_list"
+# ISPCube sends no total, so a listing that never ends is told by its length. A small ISP has a
+# few thousand customers; the cut costs max/page_size requests of the month's allowance.
+MAX_CUSTOMERS = 100_000
 
 
 class ISPCubeClient:
@@ -51,13 +54,14 @@ class ISPCubeClient:
         total_timeout: float = 300.0,
         backoff: float = 1.0,
         retry_after_max: float = 60.0,
-        max_rows: int = 1_000_000,
+        max_rows: int = MAX_CUSTOMERS,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.username = username
         self.page_size = page_size
+        self.max_rows = max_rows
         self.max_pages = max_rows // page_size + 1
         self._api_key = api_key
         self._client_id = str(client_id)
@@ -179,7 +183,8 @@ class ISPCubeClient:
 
         raise ApiError(
             f"{VENDOR} kept sending pages at {path} past {self.max_pages} pages of "
-            f"{self.page_size}: the listing never ends; report it to ISPCube"
+            f"{self.page_size}: the listing never ends; if the tenant really has more than "
+            f"{self.max_rows:,} rows, raise [ispcube] max_customers, else report it to ISPCube"
         )
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
