@@ -174,6 +174,15 @@ def inventory_from_nodes(
     return parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
 
 
+def check_node_credentials(
+    config_path: Path | None, timeout_override: float | None = None
+) -> None:
+    """Fail now, as inventory_from_nodes() would after the ISPCube sync, when the routers its
+    nodes name would have no login: `sync all` must not spend ISPCube's budget first."""
+    probe = {"name": "ispcube-node", "host": "127.0.0.1", "port": 8728}
+    inventory_from_nodes(config_path, [probe], timeout_override)
+
+
 def parse_inventory(
     path: Path, document: dict[str, Any], timeout_override: float | None = None
 ) -> Inventory:

@@ -21,7 +21,13 @@ from emerald_cli.commands.options import (
     exits_cleanly,
     prepare,
 )
-from emerald_cli.config import Inventory, Settings, inventory_from_nodes, load_inventory
+from emerald_cli.config import (
+    Inventory,
+    Settings,
+    check_node_credentials,
+    inventory_from_nodes,
+    load_inventory,
+)
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import sync_mikrotik
@@ -163,6 +169,8 @@ def sync_all(
     given = None
     if settings.inventory.value is not None:
         given = load_inventory(settings.inventory.value, settings.timeout.value)
+    else:
+        check_node_credentials(settings.config.value, settings.timeout.value)
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     show = console.interactive(json_output)
 

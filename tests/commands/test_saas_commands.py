@@ -137,6 +137,18 @@ def test_sync_all_checks_the_inventory_file_before_syncing_anything(
     assert json.loads(invoke(database_url, "runs", "--json").stdout) == []
 
 
+def test_sync_all_checks_router_credentials_before_syncing_anything(
+    labs, database_url, monkeypatch
+):
+    monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+
+    result = invoke(database_url, "sync", "all")
+
+    assert result.exit_code == 2
+    assert "no router credentials for the ISPCube nodes" in result.stderr
+    assert runs.list_runs(open_store(database_url)) == []
+
+
 def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, monkeypatch):
     monkeypatch.delenv("EMERALD_SMARTOLT_TOKEN")
 
