@@ -374,10 +374,8 @@ def _pick(
             number = "a whole number" if kind is int else "a number"
             raise ConfigError(f"{variable}={raw!r} is not {number}: fix or unset it") from None
         if kind in (int, float) and not 0 < value <= DAY_S:
-            raise ConfigError(
-                f"{variable}={raw!r} is out of range (more than 0, at most {DAY_S}): "
-                "fix or unset it"
-            )
+            allowed = f"1 to {DAY_S}" if kind is int else f"above 0, at most {DAY_S} seconds"
+            raise ConfigError(f"{variable}={raw!r} is out of range ({allowed}): fix or unset it")
         return Setting(value, f"env {variable}")
     return Setting(default, "default")
 

@@ -175,9 +175,12 @@ def test_settings_origins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ConfigError, match="EMERALD_WORKERS='many' is not a whole number"):
         resolve_settings()
     monkeypatch.setenv("EMERALD_WORKERS", "0")
-    with pytest.raises(ConfigError, match=r"EMERALD_WORKERS='0' is out of range \(more than 0"):
+    with pytest.raises(ConfigError, match=r"EMERALD_WORKERS='0' is out of range \(1 to 86400\)"):
         resolve_settings()
     monkeypatch.setenv("EMERALD_WORKERS", "2")
     monkeypatch.setenv("EMERALD_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="EMERALD_TIMEOUT='soon' is not a number"):
+        resolve_settings()
+    monkeypatch.setenv("EMERALD_TIMEOUT", "-1")
+    with pytest.raises(ConfigError, match=r"\(above 0, at most 86400 seconds\): fix or unset"):
         resolve_settings()

@@ -35,7 +35,7 @@ DatabaseUrl = Annotated[
     ),
 ]
 JsonOutput = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
+    bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")
 ]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log DEBUG to the file, INFO to stderr.")

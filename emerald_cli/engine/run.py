@@ -185,8 +185,9 @@ class SyncRun:
         if error is None:
             self.report.settle()
         else:
-            self.report.status = "interrupted" if kind is KeyboardInterrupt else "failed"
-            self.report.error = str(error) or None
+            interrupted = isinstance(error, KeyboardInterrupt)
+            self.report.status = "interrupted" if interrupted else "failed"
+            self.report.error = "stopped by Ctrl-C or SIGTERM" if interrupted else str(error)
             self.report.finished_at = datetime.now(UTC)
 
         if self.report.run_id is not None:
@@ -201,7 +202,7 @@ class SyncRun:
                 run_id,
                 self.report.status,
                 self.report.counts,
-                error=str(error) if error is not None else None,
+                error=self.report.error,
             )
             store_lock.release_lock(self.engine, self.report.source, run_id)
         except sa.exc.SQLAlchemyError as failure:

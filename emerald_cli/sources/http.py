@@ -175,10 +175,19 @@ class JsonTransport:
                 f"{self.vendor} did not answer {path} within {self.read_timeout}s: "
                 "the service is slow or down; try again later"
             ) from None
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        except (
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+        ) as error:
+            if _no_connection(error):
+                raise Unreachable(
+                    f"{self.vendor} could not be reached at {path}: "
+                    "check the base URL and the network"
+                ) from None
             raise Unreachable(
-                f"{self.vendor} connection failed or broke mid-answer at {path}: "
-                "check the base URL and the network"
+                f"{self.vendor} dropped the connection mid-answer at {path}: the service or "
+                "the network is failing; try again later"
             ) from None
 
     def _pace(self) -> None:
@@ -317,6 +326,15 @@ def _json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return json.loads(body)
+
+
+def _no_connection(error: BaseException) -> bool:
+    """Whether no connection was made at all (refused, no route, unknown host), as opposed to
+    one that broke once the service had it."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
+    )
 
 
 def _is_retryable(error: BaseException) -> bool:

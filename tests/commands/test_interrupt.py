@@ -38,7 +38,7 @@ def test_stopped_sync_is_interrupted_and_unlocked(
     assert sync.returncode == 130
     assert "interrupted" in stderr
     [run] = runs.list_runs(engine)
-    assert run["status"] == "interrupted"
+    assert (run["status"], run["error"]) == ("interrupted", "stopped by Ctrl-C or SIGTERM")
     assert lock.current_lock(engine, "mikrotik") is None
     # The routers written before the signal are in the run's history; the silent one is not.
     recorded = runs.get_run(engine, run["id"])["targets"]  # type: ignore[index]

@@ -215,7 +215,7 @@ def test_other_client_errors_are_not_retried(
         (
             "reset",
             Unreachable,
-            "ISPCube connection failed or broke mid-answer at /plans/plans_list",
+            "ISPCube dropped the connection mid-answer at /plans/plans_list",
         ),
         ("truncated", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),
         ("html_200", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),

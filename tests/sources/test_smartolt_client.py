@@ -3,6 +3,7 @@ limits in both styles, a simulated day of polling, and every injected fault."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -59,6 +60,19 @@ def test_full_export_is_one_request_when_configured(
     assert client.onus() == smartolt_lab.billing.onu_details()
     assert client.requests_made == 1
     assert smartolt_lab.last_request("onus").query == {}  # type: ignore[union-attr]
+
+
+def test_nothing_listening_is_unreachable_naming_the_url(smartolt: Make) -> None:
+    with socket.socket() as bound:  # bound, never listening: the connection is refused
+        bound.bind(("127.0.0.1", 0))
+        client = smartolt(base_url=f"http://127.0.0.1:{bound.getsockname()[1]}/api", retries=0)
+
+        with pytest.raises(Unreachable) as caught:
+            client.olts()
+
+    assert str(caught.value) == (
+        "SmartOLT could not be reached at /system/get_olts: check the base URL and the network"
+    )
 
 
 def test_a_wrong_token_is_auth_failed_and_not_leaked(smartolt: Make) -> None:
@@ -264,7 +278,7 @@ def test_server_errors_are_retried_then_reported(
     [
         ("hang", Timeout, "SmartOLT did not answer /onu/get_onus_signals within 0.3s"),
         ("trickle", Timeout, "SmartOLT sent /onu/get_onus_signals too slowly"),
-        ("reset", Unreachable, "SmartOLT connection failed or broke mid-answer"),
+        ("reset", Unreachable, "SmartOLT dropped the connection mid-answer"),
         ("truncated", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
         ("html_200", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
     ],

@@ -135,7 +135,7 @@ class ISPCubeClient:
             )
         self._token = token
         self._transport.secrets = [self._api_key, self._password, token]
-        logger.debug("vendor=ispcube user=%s token=refreshed", self.username)
+        logger.debug("vendor=ispcube user=%s login=ok", self.username)
 
     def customers(self) -> list[dict[str, Any]]:
         """Every customer, raw, read page by page with limit/offset."""
