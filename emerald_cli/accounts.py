@@ -101,6 +101,11 @@ def read_config(path: Path | None) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unknown table {unknown[0]!r}: allowed: {', '.join(CONFIG_KEYS)}"
         )
+    # Every section is checked whichever a command uses: a mistake in [ispcube] must not
+    # wait for the night `sync all` first reads it.
+    for name in ("ispcube", "smartolt"):
+        if name in document:
+            _check_section(path, name, document[name])
     return document
 
 
@@ -148,25 +153,21 @@ def _check_url(url: str, origin: str) -> None:
 
 
 def _table(config_path: Path | None, name: str) -> dict[str, Any]:
-    table = read_config(config_path).get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{config_path}: [{name}] must be a table")
+    table: dict[str, Any] = read_config(config_path).get(name, {})
+    return table
 
-    allowed = (
-        *(
-            key
-            for _, key, _ in (
-                ISPCUBE_SETTINGS if name == "ispcube" else SMARTOLT_SETTINGS
-            ).values()
-        ),
-        *OPTIONAL_KEYS[name],
-    )
+
+def _check_section(path: Path, name: str, table: Any) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+
+    settings = ISPCUBE_SETTINGS if name == "ispcube" else SMARTOLT_SETTINGS
+    allowed = (*(key for _, key, _ in settings.values()), *OPTIONAL_KEYS[name])
     for key in table:
         if key not in allowed:
             raise ConfigError(
-                f"{config_path}: [{name}]: unknown key {key!r}: allowed: {', '.join(allowed)}"
+                f"{path}: [{name}]: unknown key {key!r}: allowed: {', '.join(allowed)}"
             )
-    return table
 
 
 def _resolve(

@@ -174,6 +174,10 @@ def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
     config.write_text('[ispcube]\npage_size = "ten"\n')
     table = runner.invoke(app, ["config", "show"])
     assert "[ispcube] page_size must be a whole number" in " ".join(table.stdout.split())
+    config.write_text("[ispcube]\npage_sise = 100\n")
+    other_section = invoke(database_url, "sync", "smartolt")
+    assert other_section.exit_code == 2
+    assert "[ispcube]: unknown key 'page_sise'" in other_section.stderr
     assert refused.exit_code == 2
     assert refused.stderr.strip().endswith(
         "[smartolt] calls_per_second must be a whole number from 1 to 15"
