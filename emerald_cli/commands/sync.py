@@ -184,7 +184,11 @@ def sync_all(
         for step in steps:
             reports.append(step())
     except (EmeraldError, KeyboardInterrupt) as error:
-        # The sources already synced are stored and recorded: say so before the error does.
+        # The sources already synced are stored and recorded: say so before the error does,
+        # the run it cut short included.
+        cut_short: RunReport | None = getattr(error, "run_report", None)
+        if cut_short is not None:
+            reports.append(cut_short)
         if reports:
             stopped = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             _print_runs(reports, stopped, json_output, REDACTOR.scrub(str(error)) or stopped)

@@ -189,6 +189,8 @@ class SyncRun:
             self.report.status = "interrupted" if interrupted else "failed"
             self.report.error = "stopped by Ctrl-C or SIGTERM" if interrupted else str(error)
             self.report.finished_at = datetime.now(UTC)
+            # The caller gets no return value now, yet may report the run (`sync all` does).
+            error.run_report = self.report  # type: ignore[union-attr]
 
         if self.report.run_id is not None:
             self._close_history(error)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,8 +29,16 @@ runner = CliRunner()
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "cli-key-123", "77", "api", "cli-pass-456", "tok-789"
 
 
+@dataclass
+class Labs:
+    billing: Billing
+    routers: RouterLab
+    ispcube: ISPCubeLab
+    smartolt: SmartOLTLab
+
+
 @pytest.fixture
-def labs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Billing, RouterLab]]:
+def labs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Labs]:
     """RouterOS, ISPCube and SmartOLT labs from one fleet, and the environment pointing at them."""
     fleet = build_fleet(seed=11, routers=3, secrets=15)
     billing = build_billing(fleet, seed_router_mismatches=False)
@@ -51,7 +64,7 @@ def labs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Bill
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EMERALD_INVENTORY", raising=False)
-    yield billing, routers
+    yield Labs(billing, routers, ispcube, smartolt)
     for lab in (ispcube, smartolt, routers):
         lab.stop()
 
@@ -122,6 +135,37 @@ def test_sync_all_stopped_by_a_busy_source_still_reports_the_runs_done(labs, dat
     ]
     assert document["status"] == "failed"
     assert f"run {holder}" in document["error"] and f"run {holder}" in result.stderr
+
+
+def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(
+    labs: Labs, database_url: str, tmp_path: Path
+):
+    labs.smartolt.fault("onus", "hang")
+    emerald = Path(sys.executable).with_name("emerald")
+    sync = subprocess.Popen(
+        [emerald, "sync", "all", "--json", "--database-url", database_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    engine = open_store(database_url)
+    deadline = time.monotonic() + 60
+    while lock.current_lock(engine, "smartolt") is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # into the hanging ONU listing
+    sync.send_signal(signal.SIGINT)
+    stdout, _ = sync.communicate(timeout=30)
+    engine.dispose()
+
+    assert sync.returncode == 130
+    document = json.loads(stdout)
+    assert [(run["source"], run["status"]) for run in document["runs"]] == [
+        ("ispcube", "ok"),
+        ("mikrotik", "ok"),
+        ("smartolt", "interrupted"),
+    ]
+    assert document["runs"][2]["error"] == "stopped by Ctrl-C or SIGTERM"
+    assert document["status"] == "interrupted"
 
 
 def test_sync_all_checks_the_inventory_file_before_syncing_anything(
