@@ -109,6 +109,11 @@ class LogFile(ConcurrentRotatingFileHandler):
 SHOWN = "shown_on_console"
 
 
+def _lower_level(record: logging.LogRecord) -> bool:
+    record.level = record.levelname.lower()
+    return True
+
+
 def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) -> None:
     """Send records to the rotating file (DEBUG or INFO) and to stderr (WARNING unless verbose)."""
     root = logging.getLogger()
@@ -120,7 +125,10 @@ def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) ->
     # stderr first: if the file cannot be written, the error about it still has a handler.
     stderr = logging.StreamHandler()
     stderr.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
-    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # Operators see "warning: ..." like the "error: ..." lines; -v adds where it came from.
+    layout = "%(level)s %(name)s: %(message)s" if verbose else "%(level)s: %(message)s"
+    stderr.setFormatter(logging.Formatter(layout))
+    stderr.addFilter(_lower_level)
     stderr.addFilter(REDACTOR)
     stderr.addFilter(lambda record: not getattr(record, SHOWN, False))
     root.addHandler(stderr)

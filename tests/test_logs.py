@@ -63,3 +63,15 @@ def test_a_bad_setting_is_said_once(tmp_path: Path, monkeypatch):
     assert result.stderr.splitlines() == [
         "error: EMERALD_WORKERS='abc' is not a whole number: fix or unset it"
     ]
+
+
+def test_warnings_on_stderr_read_like_errors(tmp_path: Path, capsys):
+    setup_logging(tmp_path / "emerald.log")
+    logging.getLogger("emerald_cli.store.lock").warning("took over the lock of run %d", 3)
+    setup_logging(tmp_path / "emerald.log", verbose=True)
+    logging.getLogger("emerald_cli.store.lock").warning("took over the lock of run %d", 4)
+
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: took over the lock of run 3",
+        "warning emerald_cli.store.lock: took over the lock of run 4",
+    ]
