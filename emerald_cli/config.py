@@ -174,13 +174,12 @@ def inventory_from_nodes(
     return parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
 
 
-def check_node_credentials(
-    config_path: Path | None, timeout_override: float | None = None
-) -> None:
-    """Fail now, as inventory_from_nodes() would after the ISPCube sync, when the routers its
-    nodes name would have no login: `sync all` must not spend ISPCube's budget first."""
+def node_inventory(config_path: Path | None, timeout_override: float | None = None) -> Inventory:
+    """One stand-in ISPCube node with the login every node gets, or the ConfigError that
+    inventory_from_nodes() would raise after the ISPCube sync: `sync all` checks it first, so
+    as not to spend ISPCube's budget for nothing, and `config show` shows it."""
     probe = {"name": "ispcube-node", "host": "127.0.0.1", "port": 8728}
-    inventory_from_nodes(config_path, [probe], timeout_override)
+    return inventory_from_nodes(config_path, [probe], timeout_override)
 
 
 def parse_inventory(

@@ -24,8 +24,9 @@ from emerald_cli.commands.options import (
     exits_cleanly,
     prepare,
 )
-from emerald_cli.config import load_inventory, mask_url
+from emerald_cli.config import Inventory, load_inventory, mask_url, node_inventory
 from emerald_cli.errors import ConfigError
+from emerald_cli.sources.mikrotik.poll import RouterTarget
 
 app = typer.Typer(rich_markup_mode=None, help="Inspect the configuration.", no_args_is_help=True)
 
@@ -54,30 +55,33 @@ def show(
         )
 
     routers: list[dict[str, Any]] = []
+    node_login: dict[str, Any] = {}
     if settings.inventory.value is not None:
         loaded = load_inventory(settings.inventory.value, settings.timeout.value)
-        for router in loaded.routers:
-            routers.append(
-                {
-                    "name": router.name,
-                    "host": router.host,
-                    "port": router.port,
-                    "username": router.username,
-                    "password": f"******** ({loaded.password_origins[router.name]})",
-                    "timeout": router.timeout,
-                    "retries": router.retries,
-                    "login": router.login,
-                    "tls": _tls(router.tls),
-                }
-            )
+        routers = [_router_row(loaded, router) for router in loaded.routers]
+    else:
+        # Without an inventory `sync mikrotik` polls ISPCube's nodes: show the login they get.
+        try:
+            probe = node_inventory(settings.config.value, settings.timeout.value)
+        except ConfigError as error:
+            node_login = {"error": str(error)}
+        else:
+            node_login = _router_row(probe, probe.routers[0])
+            for key in ("name", "host", "port"):
+                del node_login[key]
 
     accounts = _accounts(settings.config.value)
     if json_output:
-        console.print_json({"settings": rows, "routers": routers, "accounts": accounts})
+        console.print_json(
+            {"settings": rows, "routers": routers, "node_login": node_login, "accounts": accounts}
+        )
         return
     _print_table("settings", rows)
     if routers:
         _print_table(f"routers ({settings.inventory.value})", routers)
+    if node_login:
+        login_rows = [{"setting": key, "value": value} for key, value in node_login.items()]
+        _print_table("router login for ISPCube's nodes", login_rows)
     for name, values in accounts.items():
         _print_table(name, [{"setting": key, "value": value} for key, value in values.items()])
 
@@ -110,6 +114,20 @@ def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
             values["max_customers"] = account.max_customers
         shown[name] = values
     return shown
+
+
+def _router_row(inventory: Inventory, router: RouterTarget) -> dict[str, Any]:
+    return {
+        "name": router.name,
+        "host": router.host,
+        "port": router.port,
+        "username": router.username,
+        "password": f"******** ({inventory.password_origins[router.name]})",
+        "timeout": router.timeout,
+        "retries": router.retries,
+        "login": router.login,
+        "tls": _tls(router.tls),
+    }
 
 
 def _tls(tls: Any) -> str:

@@ -24,9 +24,9 @@ from emerald_cli.commands.options import (
 from emerald_cli.config import (
     Inventory,
     Settings,
-    check_node_credentials,
     inventory_from_nodes,
     load_inventory,
+    node_inventory,
 )
 from emerald_cli.engine.database import open_store
 from emerald_cli.engine.ispcube import sync_ispcube
@@ -170,7 +170,7 @@ def sync_all(
     if settings.inventory.value is not None:
         given = load_inventory(settings.inventory.value, settings.timeout.value)
     else:
-        check_node_credentials(settings.config.value, settings.timeout.value)
+        node_inventory(settings.config.value, settings.timeout.value)
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
     show = console.interactive(json_output)
 

@@ -248,6 +248,21 @@ def test_a_locked_sqlite_file_is_one_line_and_exit_one(labs, monkeypatch, tmp_pa
     ]
 
 
+def test_config_show_gives_the_login_ispcube_nodes_get(labs: Labs, monkeypatch):
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+    missing = runner.invoke(app, ["config", "show", "--json"])
+
+    login = json.loads(shown.stdout)["node_login"]
+    assert login["username"] == labs.routers.username
+    assert login["password"] == "******** (env EMERALD_ROUTER_PASSWORD)"
+    assert labs.routers.password not in shown.stdout
+    assert (
+        "no router credentials for the ISPCube nodes"
+        in json.loads(missing.stdout)["node_login"]["error"]
+    )
+
+
 def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp_path: Path):
     secret = tmp_path / "api-key"
     secret.write_text(API_KEY + "\n", encoding="utf-8")
