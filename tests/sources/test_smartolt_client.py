@@ -300,6 +300,35 @@ def test_each_fault_ends_in_its_error(
     assert smartolt_lab.request_count("signals") == attempts
 
 
+def test_a_listing_that_comes_up_short_fails(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    """ONUs deleted while the pages are read: the later pages come back empty or short, and a
+    sync that stored the rest would mark the missed ONUs removed."""
+    onus = smartolt_lab.billing.onus
+    pages = smartolt(page_size=10).onu_pages()
+    first = next(pages)
+    del onus[10:40]
+
+    with pytest.raises(ApiError) as caught:
+        list(pages)
+
+    assert len(first) == 10
+    assert str(caught.value) == (
+        "SmartOLT ended the ONU listing short at /onu/get_all_onus_details (page 3 of 5 empty, "
+        "18 of 48 ONUs): ONUs changed while it was read, or the service is failing; nothing "
+        "was written, try again"
+    )
+
+
+def test_fewer_onus_than_announced_fails(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
+    onus = smartolt_lab.billing.onus
+    pages = smartolt(page_size=10).onu_pages()
+    next(pages)
+    del onus[0:5]  # every later page shifts by five: five ONUs are never served
+
+    with pytest.raises(ApiError, match=r"\(all 5 pages read, 43 of 48 ONUs\)"):
+        list(pages)
+
+
 def test_a_page_served_twice_is_caught(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
     onus = smartolt_lab.billing.onus
     onus[10:20] = onus[0:10]

@@ -134,16 +134,28 @@ class SmartOLTClient:
         return self._list(SIGNALS_PATH, self._get(SIGNALS_PATH), "response")
 
     def _paged_onus(self) -> Iterator[list[dict[str, Any]]]:
+        """The pages SmartOLT announced, checked to add up to its count.
+
+        A listing that comes up short (an empty page before the last, or fewer ONUs than the
+        first page announced: ONUs deleted while it was read shift the pages under it) fails:
+        written, it would mark every ONU it missed as removed.
+        """
         received = 0
         previous: list[Any] | None = None
         last_page = HARD_MAX_PAGES
+        announced: int | None = None
         page = 1
         while page <= last_page:
             body = self._get(ONUS_PATH, {"page": page, "page_size": self.page_size})
             rows = self._list(ONUS_PATH, body, "onus")
             if page == 1:
                 last_page = self._page_count(body)
+                announced = _whole_number(body.get("total_items"))
             if not rows:
+                if page < last_page:
+                    raise self._short_listing(
+                        f"page {page} of {last_page} empty", received, announced
+                    )
                 break
 
             if rows == previous:
@@ -156,13 +168,22 @@ class SmartOLTClient:
             previous = rows
             page += 1
 
+        if announced is not None and received < announced:
+            raise self._short_listing(f"all {last_page} pages read", received, announced)
         logger.debug("vendor=smartolt path=%s pages=%d onus=%d", ONUS_PATH, page - 1, received)
 
+    def _short_listing(self, where: str, received: int, announced: int | None) -> ApiError:
+        of = f" of {announced}" if announced is not None else ""
+        return ApiError(
+            f"{VENDOR} ended the ONU listing short at {ONUS_PATH} ({where}, {received}{of} "
+            "ONUs): ONUs changed while it was read, or the service is failing; nothing was "
+            "written, try again",
+            retryable=False,
+        )
+
     def _page_count(self, body: dict[str, Any]) -> int:
-        total = body.get("total_pages")
-        if isinstance(total, str) and total.isdigit():
-            total = int(total)
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        total = _whole_number(body.get("total_pages"))
+        if total is None:
             raise ApiError(
                 f"{VENDOR} answered {ONUS_PATH} paged without a total_pages count: "
                 "the API changed; set full_export or report it to SmartOLT"
@@ -214,3 +235,12 @@ class SmartOLTClient:
                 "report it with the SmartOLT version"
             )
         return rows
+
+
+def _whole_number(value: Any) -> int | None:
+    """A count SmartOLT sent as a number or as text (it sends most numbers as text)."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
