@@ -21,6 +21,10 @@ EMPTY = ("", "-", "null", "None")
 TRUE_WORDS = ("1", "true", "yes")
 FALSE_WORDS = ("0", "false", "no")
 NO_DATE = ("0", "0000-00-00", "0000-00-00 00:00:00")
+# What the store's columns hold: money is numeric(14, 2), optical levels numeric(7, 2). A value
+# beyond them would fail the whole stream's write; as a field that cannot be read, it is NULL.
+MONEY_LIMIT = Decimal(10) ** 12
+SIGNAL_LIMIT = Decimal(1000)
 
 T = TypeVar("T")
 
@@ -89,11 +93,21 @@ def decimal(value: Any) -> Decimal | None:
     return number
 
 
+def money(value: Any) -> Decimal | None:
+    """An amount of money; beyond a trillion it is a typo, and no money column holds it."""
+    number = decimal(value)
+    if number is not None and abs(number) >= MONEY_LIMIT:
+        raise ValueError(f"not a plausible amount: {value!r}")
+    return number
+
+
 def coordinate(value: Any) -> Decimal | None:
     """A latitude or longitude; exactly zero ("0.000000000000") means "no location"."""
     number = decimal(value)
     if number is None or number == 0:
         return None
+    if abs(number) > 180:
+        raise ValueError(f"not a coordinate: {value!r}")
     return number
 
 
@@ -103,7 +117,10 @@ def signal(value: Any) -> Decimal | None:
         value = value.strip()
         if value[-3:].lower() == "dbm":
             value = value[:-3].strip()
-    return decimal(value)
+    number = decimal(value)
+    if number is not None and abs(number) >= SIGNAL_LIMIT:
+        raise ValueError(f"not an optical level in dBm: {value!r}")
+    return number
 
 
 def moment(value: Any, zone: tzinfo) -> datetime | None:

@@ -105,6 +105,18 @@ def test_ispcube_streams_land_typed(engine, ispcube: ISPCubeLab, billing: Billin
     assert json.loads(emails["cliente0@example.com"]["raw"]) == sent
 
 
+def test_an_amount_no_column_holds_is_stored_as_unknown(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    """On PostgreSQL it would overflow numeric(14, 2) and fail the whole customers stream."""
+    billing.customers[0]["debt"] = "123456789012345.00"
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert run.report.status == "ok"
+    assert table(engine, "customers", "customer_id")[billing.customers[0]["id"]]["debt"] is None
+
+
 def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube: ISPCubeLab):
     run = sync_ispcube(engine, ispcube_account(ispcube))
 

@@ -107,6 +107,19 @@ def test_nul_characters_garbage_and_missing_ids() -> None:
     ]
 
 
+def test_values_no_column_could_hold_are_unreadable_fields() -> None:
+    """A typo of fifteen digits must not fail the whole customers stream when it is written."""
+    raw = [{"id": "8", "debt": "123456789012345.00", "duedebt": "999999999999.99", "lat": "-345"}]
+
+    (customer,) = records.customers(raw).customers
+
+    assert (customer.debt, customer.duedebt, customer.lat) == (
+        None,
+        Decimal("999999999999.99"),
+        None,
+    )
+
+
 def test_connections_keep_users_as_text_and_empty_as_none() -> None:
     result = records.connections(sample("ispcube-connections.json"))
 

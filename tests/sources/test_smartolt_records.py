@@ -172,6 +172,12 @@ def test_signal_values(wire: object, expected: Decimal | None) -> None:
     assert values.signal(wire) == expected
 
 
+@pytest.mark.parametrize("wire", ["-2310 dBm", "100000", "abc dBm"])
+def test_a_level_no_optical_signal_has_is_refused(wire: str) -> None:
+    with pytest.raises(ValueError, match="not"):
+        values.signal(wire)
+
+
 def test_rows_without_any_key_are_skipped() -> None:
     result = records.signals([{"unique_external_id": "", "sn": None, "signal": "Warning"}])
 
