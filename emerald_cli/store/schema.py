@@ -326,12 +326,13 @@ customer_phones = _saas_table(
     sa.Column("number", sa.Text, nullable=False),
 )
 
-# pppoe_user is ISPCube's `user`: the secret name a router should hold, hence the index.
+# pppoe_user is ISPCube's `user`: the secret name a router should hold, hence the index; a
+# customer's connections are looked up by customer_id.
 connections = _saas_table(
     "connections",
     ("connection_id",),
     sa.Column("connection_id", sa.Integer, nullable=False),
-    sa.Column("customer_id", sa.Integer),
+    sa.Column("customer_id", sa.Integer, index=True),
     sa.Column("pppoe_user", sa.Text, index=True),
     sa.Column("node_id", sa.Integer),
     sa.Column("plan_id", sa.Integer),
@@ -353,7 +354,8 @@ onus = _saas_table(
     ("olt_id", "board", "port", "onu"),
     *(sa.Column(name, sa.Integer, nullable=False) for name in ("olt_id", "board", "port", "onu")),
     sa.Column("unique_external_id", sa.Text, index=True),
-    *_texts("sn", "olt_name"),
+    sa.Column("sn", sa.Text, index=True),
+    sa.Column("olt_name", sa.Text),
     sa.Column("onu_type_id", sa.Integer),
     sa.Column("onu_type_name", sa.Text),
     sa.Column("zone_id", sa.Integer),
@@ -403,7 +405,9 @@ onu_signals = _saas_table(
 onu_signal_readings = sa.Table(
     "onu_signal_readings",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
+    # Thousands of ONUs read every few minutes pass 2**31 readings within a year. SQLite's
+    # INTEGER PRIMARY KEY is 64-bit already (and only that spelling numbers rows itself).
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     *(sa.Column(name, sa.Integer) for name in ("olt_id", "board", "port", "onu")),
     sa.Column("unique_external_id", sa.Text),
     sa.Column("read_at", UtcDateTime(), nullable=False),

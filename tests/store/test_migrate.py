@@ -53,7 +53,7 @@ TABLES = [
     "sync_targets",
 ]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
 HEAD = REVISIONS[-1]
 
 

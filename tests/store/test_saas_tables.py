@@ -317,9 +317,13 @@ def test_the_indexes_and_the_readings_foreign_key(engine: sa.Engine) -> None:
         foreign_keys = inspector.get_foreign_keys("onu_signal_readings")
 
     assert indexes == {
-        "connections": [("ix_connections_pppoe_user", ["pppoe_user"])],
+        "connections": [
+            ("ix_connections_customer_id", ["customer_id"]),
+            ("ix_connections_pppoe_user", ["pppoe_user"]),
+        ],
         "onus": [
             ("ix_onus_name", ["name"]),
+            ("ix_onus_sn", ["sn"]),
             ("ix_onus_unique_external_id", ["unique_external_id"]),
             ("ix_onus_username", ["username"]),
         ],
@@ -366,7 +370,7 @@ def test_0002_upgrades_a_database_at_0001_and_keeps_its_rows(
             )
         )
 
-    assert upgrade(empty_engine) == ["0002", "0003", "0004", "0005"]
+    assert upgrade(empty_engine) == ["0002", "0003", "0004", "0005", "0006"]
 
     with empty_engine.connect() as conn:
         assert conn.execute(sa.select(ppp_secrets.c.name)).scalars().all() == ["a"]
@@ -392,7 +396,7 @@ def test_0002_downgrades_to_0001_and_upgrades_again(engine: sa.Engine) -> None:
     assert current_revision(engine) == "0001"
     assert left.isdisjoint({*TABLES, "onu_signal_readings"})
 
-    assert upgrade(engine) == ["0002", "0003", "0004", "0005"]
+    assert upgrade(engine) == ["0002", "0003", "0004", "0005", "0006"]
 
 
 # Migration 0005: status and signal rows by PON position
@@ -438,7 +442,7 @@ def test_0005_places_stored_statuses_signals_and_readings(engine: sa.Engine) -> 
         [{"unique_external_id": name, "read_at": T0} for name in ("ALONE", "SHARED")],
     )
 
-    assert upgrade(engine) == ["0005"]
+    assert upgrade(engine) == ["0005", "0006"]
 
     def positions(table: str) -> list[tuple[Any, ...]]:
         model = metadata.tables[table]
@@ -463,7 +467,27 @@ def test_0005_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
         kept = conn.execute(sa.text("SELECT unique_external_id FROM onu_signals")).all()
     assert [tuple(row) for row in kept] == [("ZTEG0000B003",)]
 
-    assert upgrade(engine) == ["0005"]
+    assert upgrade(engine) == ["0005", "0006"]
+
+
+def test_reading_ids_do_not_run_out_on_postgres(engine: sa.Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's INTEGER PRIMARY KEY is 64-bit already")
+    with engine.connect() as conn:
+        column = conn.execute(
+            sa.text(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = 'onu_signal_readings' AND column_name = 'id'"
+            )
+        ).scalar_one()
+        sequence = conn.execute(
+            sa.text(
+                "SELECT data_type FROM information_schema.sequences WHERE sequence_schema = "
+                "current_schema() AND sequence_name = 'onu_signal_readings_id_seq'"
+            )
+        ).scalar_one()
+
+    assert (column, sequence) == ("bigint", "bigint")
 
 
 def test_the_models_know_every_table_0002_creates(engine: sa.Engine) -> None:
