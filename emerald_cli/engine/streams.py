@@ -209,7 +209,7 @@ def _read_and_shape(stream: Stream) -> StreamData:
     """The stream shaped; a listing read ahead in its thread is finished with before return."""
     rows = stream.read()
     if not isinstance(rows, ReadAhead):
-        return stream.shape(rows)
+        return _with_repeats_reported(stream.shape(rows))
 
     try:
         data = stream.shape(rows)
@@ -219,6 +219,31 @@ def _read_and_shape(stream: Stream) -> StreamData:
         rows.close(wait=isinstance(error, Exception))
         raise
     rows.close()
+    return _with_repeats_reported(data)
+
+
+def _with_repeats_reported(data: StreamData) -> StreamData:
+    """Count each row whose natural key an earlier row of the stream had as skipped.
+
+    The store keeps the later of two rows with one key (SmartOLT reuses ids; any API may list
+    a record twice): the earlier one is lost, and the run says so.
+    """
+    for snapshot in data.snapshots:
+        seen: set[tuple[Any, ...]] = set()
+        for row in snapshot.rows:
+            key = tuple(row[name] for name in snapshot.key)
+            if key in seen:
+                shown = ", ".join(
+                    f"{name}={value}" for name, value in zip(snapshot.key, key, strict=True)
+                )
+                data.skipped.append(
+                    Skipped(
+                        snapshot.table,
+                        f"{snapshot.table} row {shown} sent more than once: the last is kept",
+                        row.get("raw") or {},
+                    )
+                )
+            seen.add(key)
     return data
 
 

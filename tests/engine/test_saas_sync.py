@@ -117,6 +117,24 @@ def test_an_amount_no_column_holds_is_stored_as_unknown(
     assert table(engine, "customers", "customer_id")[billing.customers[0]["id"]]["debt"] is None
 
 
+def test_a_record_listed_twice_is_reported_not_silently_merged(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    twice = dict(billing.connections[3], address="LISTED AGAIN")
+    billing.connections.append(twice)
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    connections = {t.name: t for t in run.report.targets}["connections"]
+    assert connections.status == "ok"
+    assert connections.detail["skipped"] == 1
+    assert connections.detail["skipped_examples"] == [
+        f"connections row connection_id={twice['id']} sent more than once: the last is kept"
+    ]
+    stored = table(engine, "connections", "connection_id")[twice["id"]]
+    assert stored["address"] == "LISTED AGAIN"
+
+
 def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube: ISPCubeLab):
     run = sync_ispcube(engine, ispcube_account(ispcube))
 
