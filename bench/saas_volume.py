@@ -124,10 +124,13 @@ def _sync(
 
 
 def _change_one_percent(billing: Billing) -> None:
+    """Change one record in a hundred of each listing; every call changes the same ones again,
+    so each warm round has as much to write as the first."""
     for customer in billing.customers[::100]:
         customer["name"] = f"{customer['name']} (cambio)"
     for connection in billing.connections[::100]:
-        connection["address"] = "Calle Nueva 1"
+        moved = connection["address"] == "Calle Nueva 1"
+        connection["address"] = "Calle Nueva 2" if moved else "Calle Nueva 1"
     for onu in billing.onus[::100]:
         onu["status"] = "Offline" if onu["status"] != "Offline" else "Online"
 
