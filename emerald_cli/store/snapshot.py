@@ -8,6 +8,8 @@ Each stored row keeps a hash of the values it was written with. Where the hash m
 row is unchanged, so only ids, keys and one number per row are read back and only the other
 rows are converted and compared column by column: a warm sync of 135,000 records spent a
 third of its time reading every stored column back and converting every incoming one.
+A caller that can hash a row's source more cheaply than it can build the row passes a
+DeferredRow, which is built only where that hash differs from the stored one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from emerald_cli.store.timestamps import require_aware
 
 __all__ = [
     "ChangeCounts",
+    "DeferredRow",
+    "content_hash",
     "mark_router_polled",
     "upsert_router",
     "write_snapshot",
@@ -77,8 +81,28 @@ class _Layout:
         return [self.table.c[name] == value for name, value in self.scope.items()]
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredRow:
+    """A row given by its natural key and content hash, built only if the stored row differs.
+
+    Typing an API record costs several times more than hashing it as it was sent, and on a
+    warm sync nearly every record is as it was, so such a row is never built. The hash must
+    change whenever the built row would. `key` holds what the built row's key columns outside
+    the scope will hold, as stored (an id as an int).
+
+    DeferredRow(key=(1001,), content_hash=-4511938, build=lambda: {"customer_id": 1001, ...})
+    """
+
+    key: Key
+    content_hash: int
+    build: Callable[[], dict[str, Any]]
+
+
+Row = dict[str, Any] | DeferredRow
+
+
 class _Incoming(NamedTuple):
-    row: dict[str, Any]
+    row: Row
     content_hash: int
 
 
@@ -92,8 +116,8 @@ class _StoredRow(NamedTuple):
 class _Diff:
     inserts: list[tuple[Key, Values, int]] = field(default_factory=list)
     updates: list[tuple[int, Values, int]] = field(default_factory=list)
-    # Unchanged rows whose hash differed (stored before hashes were kept, or the same values
-    # sent another way): only their hash is written.
+    # Unchanged rows whose hash differed (stored before hashes were kept, the same values sent
+    # another way, or typed by another version of the code): only their hash is written.
     hashed: list[tuple[int, int]] = field(default_factory=list)
     removed_ids: list[int] = field(default_factory=list)
     unchanged: int = 0
@@ -113,7 +137,7 @@ def write_snapshot(
     table: sa.Table,
     scope: dict[str, Any],
     key: tuple[str, ...],
-    rows: list[dict[str, Any]],
+    rows: Sequence[Row],
     now: datetime,
     dry_run: bool = False,
 ) -> ChangeCounts:
@@ -199,7 +223,7 @@ def _scalar_default(column: sa.Column[Any]) -> Any:
     return None
 
 
-def _incoming(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, _Incoming]:
+def _incoming(layout: _Layout, rows: Sequence[Row]) -> dict[Key, _Incoming]:
     """Each row by its key, with its content hash; a repeated key keeps the later row.
 
     Repeats are the source's data (SmartOLT reuses external ids), not a fault of the run, so
@@ -209,7 +233,10 @@ def _incoming(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, _Inc
     duplicates = 0
 
     for row in rows:
-        row_key = _key_of(layout, row)
+        if type(row) is DeferredRow:
+            row_key, row_hash = row.key, row.content_hash
+        else:
+            row_key, row_hash = _key_of(layout, row), content_hash(row)
 
         if row_key in incoming:
             duplicates += 1
@@ -220,7 +247,7 @@ def _incoming(layout: _Layout, rows: Sequence[dict[str, Any]]) -> dict[Key, _Inc
                     layout.scope,
                     dict(zip(layout.key_columns, row_key, strict=True)),
                 )
-        incoming[row_key] = _Incoming(row, _content_hash(row))
+        incoming[row_key] = _Incoming(row, row_hash)
 
     if duplicates > DUPLICATES_LOGGED:
         logger.info(
@@ -252,21 +279,22 @@ def _key_of(layout: _Layout, row: dict[str, Any]) -> Key:
     return row_key
 
 
-def _content_hash(row: dict[str, Any]) -> int:
-    """A signed 64-bit hash of the row exactly as the caller gave it.
+def content_hash(value: Any, salt: bytes = b"") -> int:
+    """A signed 64-bit hash of a row (or of any JSON-like value) exactly as the caller gave it.
 
     Equal hashes mean equal rows, so such a row is unchanged without converting anything.
     The reverse need not hold: the same values in another key order or another type (a
     Decimal at another scale) hash differently and are then compared as stored, so the hash
     never has to be canonical, only exact: a decimal is hashed with its type, so that
     Decimal("1") and the text "1" differ (times are written with their zone, which no text
-    column is ever given in place of a time).
+    column is ever given in place of a time). A `salt` (up to 64 bytes) tells apart values
+    that make different rows, such as one record typed by two versions of the code.
     """
     try:
-        text = orjson.dumps(row, default=_typed)
+        text = orjson.dumps(value, default=_typed)
     except orjson.JSONEncodeError:
-        text = json.dumps(row, default=_typed, separators=(",", ":")).encode()
-    digest = hashlib.blake2b(text, digest_size=8).digest()
+        text = json.dumps(value, default=_typed, separators=(",", ":")).encode()
+    digest = hashlib.blake2b(text, digest_size=8, key=salt).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -275,8 +303,11 @@ def _typed(value: Any) -> tuple[str, str]:
     return (type(value).__name__, str(value))
 
 
-def _values(layout: _Layout, row: dict[str, Any]) -> Values:
+def _values(layout: _Layout, row_key: Key, row: Row) -> Values:
     """The row's values in the form they are stored and compared in, checked."""
+    if type(row) is DeferredRow:
+        row = _built(layout, row_key, row)
+
     # Only text and fixed-point columns can need converting; text as sent is the common case.
     values = list(map(row.get, layout.value_columns))
     for position in layout.checked_positions:
@@ -284,6 +315,16 @@ def _values(layout: _Layout, row: dict[str, Any]) -> Values:
         if value is not None and type(value) is not str:
             values[position] = _value(layout, layout.value_columns[position], value)
     return tuple(values)
+
+
+def _built(layout: _Layout, row_key: Key, row: DeferredRow) -> dict[str, Any]:
+    built = row.build()
+    if _key_of(layout, built) != row_key:
+        raise ValueError(
+            f"{layout.table.name} row built with key {_key_of(layout, built)!r}, "
+            f"announced as {row_key!r}"
+        )
+    return built
 
 
 def _check_scope(layout: _Layout, row: dict[str, Any]) -> None:
@@ -432,33 +473,37 @@ def _result_converters(
 
 def _compare_hashes(
     layout: _Layout, stored: dict[Key, _StoredRow], incoming: dict[Key, _Incoming]
-) -> tuple[_Diff, dict[int, _Incoming]]:
+) -> tuple[_Diff, dict[int, tuple[Key, _Incoming]]]:
     """What the hashes settle, and the stored rows whose hash differs, by id, to look at."""
     diff = _Diff()
-    suspects: dict[int, _Incoming] = {}
+    suspects: dict[int, tuple[Key, _Incoming]] = {}
 
     for row_key, new in incoming.items():
         existing = stored.pop(row_key, None)
         if existing is None:
-            diff.inserts.append((row_key, _values(layout, new.row), new.content_hash))
+            diff.inserts.append((row_key, _values(layout, row_key, new.row), new.content_hash))
         elif existing.removed:
-            diff.updates.append((existing.id, _values(layout, new.row), new.content_hash))
+            values = _values(layout, row_key, new.row)
+            diff.updates.append((existing.id, values, new.content_hash))
         elif existing.content_hash == new.content_hash:
             diff.unchanged += 1
         else:
-            suspects[existing.id] = new
+            suspects[existing.id] = (row_key, new)
 
     diff.removed_ids = [row.id for row in stored.values() if not row.removed]
     return diff, suspects
 
 
 def _compare_values(
-    diff: _Diff, layout: _Layout, suspects: dict[int, _Incoming], stored: dict[int, Values]
+    diff: _Diff,
+    layout: _Layout,
+    suspects: dict[int, tuple[Key, _Incoming]],
+    stored: dict[int, Values],
 ) -> None:
     """A differing hash is a change only if the values as stored differ too: the same instant
     in another zone or the same amount at another scale is no change."""
-    for row_id, new in suspects.items():
-        values = _values(layout, new.row)
+    for row_id, (row_key, new) in suspects.items():
+        values = _values(layout, row_key, new.row)
         if values == stored[row_id]:
             diff.unchanged += 1
             diff.hashed.append((row_id, new.content_hash))

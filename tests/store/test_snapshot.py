@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from emerald_cli.store.schema import ppp_active, ppp_profiles, ppp_secrets, routers
-from emerald_cli.store.snapshot import ChangeCounts, upsert_router, write_snapshot
+from emerald_cli.store.snapshot import ChangeCounts, DeferredRow, upsert_router, write_snapshot
 
 T0 = datetime(2024, 12, 3, 10, 0, 0, 123456, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -410,3 +410,76 @@ def test_stored_values_are_read_in_chunks_under_the_parameter_limit(engine: sa.E
 
     assert counts == ChangeCounts(updated=1, unchanged=49)
     assert None not in hashes(engine, router_id).values()
+
+
+class Source:
+    """Deferred ppp_secrets rows from records {name: profile}, counting the rows built."""
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def rows(self, records: dict[str, str], hashes: dict[str, int]) -> list[DeferredRow]:
+        return [
+            DeferredRow((name,), hashes[name], self._builder(name, profile))
+            for name, profile in records.items()
+        ]
+
+    def _builder(self, name: str, profile: str) -> Any:
+        def build() -> dict[str, Any]:
+            self.built.append(name)
+            return {"name": name, "profile": profile}
+
+        return build
+
+
+def test_deferred_rows_are_built_only_where_the_stored_hash_differs(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    source = Source()
+    write(
+        engine,
+        router_id,
+        source.rows({"a": "P1", "b": "P1", "c": "P1"}, {"a": 1, "b": 2, "c": 3}),
+        T0,
+    )
+    source.built.clear()
+
+    # a as it was; b sent again under a new hash but the same values; c changed.
+    counts = write(
+        engine,
+        router_id,
+        source.rows({"a": "P1", "b": "P1", "c": "P2"}, {"a": 1, "b": 20, "c": 30}),
+        T1,
+    )
+
+    assert counts == ChangeCounts(updated=1, unchanged=2)
+    assert sorted(source.built) == ["b", "c"]
+    assert hashes(engine, router_id) == {"a": 1, "b": 20, "c": 30}
+    assert {name: row["profile"] for name, row in stored(engine, router_id).items()} == {
+        "a": "P1",
+        "b": "P1",
+        "c": "P2",
+    }
+    assert {row["last_seen_at"] for row in stored(engine, router_id).values()} == {T1}
+
+
+def test_deferred_and_plain_rows_store_the_same_values(engine: sa.Engine) -> None:
+    plain, deferred = add_router(engine, "plain"), add_router(engine, "deferred")
+
+    write(engine, plain, [{"name": "a", "profile": "P1"}], T0)
+    write(engine, deferred, Source().rows({"a": "P1"}, {"a": 7}), T0)
+
+    def values(router_id: int) -> dict[str, Any]:
+        row = stored(engine, router_id)["a"]
+        return {k: v for k, v in row.items() if k not in ("router_id", "content_hash")}
+
+    assert values(plain) == values(deferred)
+
+
+def test_a_deferred_row_that_builds_another_key_is_refused(engine: sa.Engine) -> None:
+    router_id = add_router(engine)
+    wrong = DeferredRow(("a",), 1, lambda: {"name": "b"})
+
+    with pytest.raises(ValueError, match=r"ppp_secrets row built with key .*'b'.*announced as"):
+        write(engine, router_id, [wrong], T0)
+
+    assert stored(engine, router_id) == {}
