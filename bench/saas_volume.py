@@ -32,7 +32,7 @@ from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.smartolt import SmartOLTLab
-from emerald_cli.store.snapshot import canonical_json
+from emerald_cli.store.snapshot import DeferredRow, canonical_json
 
 CREDENTIALS = ("bench-key", "77", "api", "bench-pass")
 TOKEN = "bench-token"
@@ -150,29 +150,38 @@ def _plain_copy(engine: sa.Engine, billing: Billing) -> float:
         smartolt_engine._statuses(billing.statuses(), zone, places),
         smartolt_engine._signals(billing.signals(), None, places),
     ]
-    snapshots = [snapshot for stream in data for snapshot in stream.snapshots]
+    # Rows a sync types only when their record changed are all typed here, before the clock.
+    tables = [
+        (snapshot.table, [_built(row) for row in snapshot.rows])
+        for stream in data
+        for snapshot in stream.snapshots
+    ]
 
     raw = engine.raw_connection()
     with raw.cursor() as cursor:
-        for snapshot in snapshots:
-            like = f"LIKE {snapshot.table} INCLUDING DEFAULTS"
-            cursor.execute(f"DROP TABLE IF EXISTS copy_{snapshot.table}")
-            cursor.execute(f"CREATE TEMP TABLE copy_{snapshot.table} ({like})")
+        for table, _rows in tables:
+            like = f"LIKE {table} INCLUDING DEFAULTS"
+            cursor.execute(f"DROP TABLE IF EXISTS copy_{table}")
+            cursor.execute(f"CREATE TEMP TABLE copy_{table} ({like})")
     raw.commit()
 
     now = datetime.now(UTC)
     started = time.perf_counter()
     with raw.cursor() as cursor:
-        for snapshot in snapshots:
-            columns = [*snapshot.rows[0], "first_seen_at", "last_seen_at"] if snapshot.rows else []
+        for table, rows in tables:
+            columns = [*rows[0], "first_seen_at", "last_seen_at"] if rows else []
             names = ", ".join(f'"{name}"' for name in columns)
-            with cursor.copy(f"COPY copy_{snapshot.table} ({names}) FROM STDIN") as copy:
-                for row in snapshot.rows:
+            with cursor.copy(f"COPY copy_{table} ({names}) FROM STDIN") as copy:
+                for row in rows:
                     copy.write_row([*map(_plain, row.values()), now, now])
     raw.commit()
     elapsed = time.perf_counter() - started
     raw.close()
     return elapsed
+
+
+def _built(row: dict[str, Any] | DeferredRow) -> dict[str, Any]:
+    return row.build() if isinstance(row, DeferredRow) else row
 
 
 def _plain(value: Any) -> Any:

@@ -6,16 +6,18 @@ with an IP, which `sync mikrotik` polls when it is given no inventory.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 
 from emerald_cli.accounts import ISPCubeAccount
 from emerald_cli.engine.read_ahead import ReadAhead
+from emerald_cli.engine.record_hash import RecordHash
 from emerald_cli.engine.run import Progress, SyncRun
 from emerald_cli.engine.streams import (
     Stream,
@@ -24,10 +26,12 @@ from emerald_cli.engine.streams import (
     columns_of,
     run_streams,
 )
+from emerald_cli.sources import values
 from emerald_cli.sources.ispcube import ISPCubeClient, records
 from emerald_cli.sources.ispcube.records import RouterCandidate
+from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
-from emerald_cli.store.snapshot import upsert_router
+from emerald_cli.store.snapshot import DeferredRow, upsert_router
 
 logger = logging.getLogger(__name__)
 
@@ -76,35 +80,55 @@ def _plans(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("plans", ("plan_id",), rows_out)], plans.skipped)
 
 
-def _customers(rows: Iterable[dict[str, Any]], zone: str) -> StreamData:
-    parsed = records.customers(rows, zone=zone)
+def _customers(rows: Iterable[Raw], zone: str) -> StreamData:
+    """Customers are typed only where their record changed; their emails and phones, which
+    need no typing, are listed in full."""
+    local, record_hash = values.zone_of(zone), RecordHash("customers", zone)
+    customers, emails, phones, skipped = [], [], [], []
+
+    for customer_id, raw in records.identified(rows, "customers", skipped):
+        customers.append(
+            DeferredRow(
+                (customer_id,),
+                record_hash(raw),
+                functools.partial(_customer_row, customer_id, raw, local),
+            )
+        )
+        emails.extend(columns_of(email) for email in records.emails(customer_id, raw))
+        phones.extend(columns_of(phone) for phone in records.phones(customer_id, raw))
+
     return StreamData(
         [
-            TableSnapshot(
-                "customers",
-                ("customer_id",),
-                [columns_of(customer, {"id": "customer_id"}) for customer in parsed.customers],
-            ),
-            TableSnapshot(
-                "customer_emails",
-                ("customer_id", "email"),
-                [columns_of(email) for email in parsed.emails],
-            ),
-            TableSnapshot(
-                "customer_phones",
-                ("customer_id", "number"),
-                [columns_of(phone) for phone in parsed.phones],
-            ),
+            TableSnapshot("customers", ("customer_id",), customers),
+            TableSnapshot("customer_emails", ("customer_id", "email"), emails),
+            TableSnapshot("customer_phones", ("customer_id", "number"), phones),
         ],
-        parsed.skipped,
+        skipped,
     )
 
 
-def _connections(rows: list[dict[str, Any]]) -> StreamData:
-    parsed = records.connections(rows)
+def _customer_row(customer_id: int, raw: Raw, zone: tzinfo) -> dict[str, Any]:
+    return columns_of(records.customer(customer_id, raw, zone), {"id": "customer_id"})
+
+
+def _connections(rows: list[Raw]) -> StreamData:
+    """Connections are typed only where their record changed."""
+    record_hash = RecordHash("connections")
+    skipped: list[Skipped] = []
+    rows_out = [
+        DeferredRow(
+            (connection_id,),
+            record_hash(raw),
+            functools.partial(_connection_row, connection_id, raw),
+        )
+        for connection_id, raw in records.identified(rows, "connections", skipped)
+    ]
+    return StreamData([TableSnapshot("connections", ("connection_id",), rows_out)], skipped)
+
+
+def _connection_row(connection_id: int, raw: Raw) -> dict[str, Any]:
     renamed = {"id": "connection_id", "user": "pppoe_user"}
-    rows_out = [columns_of(connection, renamed) for connection in parsed.records]
-    return StreamData([TableSnapshot("connections", ("connection_id",), rows_out)], parsed.skipped)
+    return columns_of(records.connection(connection_id, raw), renamed)
 
 
 def _nodes(rows: list[dict[str, Any]]) -> StreamData:

@@ -8,15 +8,17 @@ at how a customer's signal drifts over weeks.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
 
 from emerald_cli.accounts import SmartOLTAccount
 from emerald_cli.engine.read_ahead import ReadAhead
+from emerald_cli.engine.record_hash import RecordHash
 from emerald_cli.engine.run import Progress, SyncRun
 from emerald_cli.engine.streams import (
     Stream,
@@ -25,10 +27,12 @@ from emerald_cli.engine.streams import (
     columns_of,
     run_streams,
 )
+from emerald_cli.sources import values
 from emerald_cli.sources.smartolt import SmartOLTClient, records
-from emerald_cli.sources.streams import Skipped
+from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
 from emerald_cli.store.history import append_rows
+from emerald_cli.store.snapshot import DeferredRow
 
 logger = logging.getLogger(__name__)
 
@@ -136,19 +140,33 @@ def _olts(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("olts", ("olt_id",), rows_out)], parsed.skipped)
 
 
-def _onus(rows: Iterable[dict[str, Any]], zone: str, places: Places) -> StreamData:
-    parsed = records.onus(rows, zone=zone)
-    skipped = list(parsed.skipped)
-    rows_out = []
-    for onu in parsed.records:
-        row = columns_of(onu)
-        if any(row[name] is None for name in POSITION):
-            skipped.append(Skipped("onus", f"ONU {onu.sn or '?'} has no PON position", onu.raw))
+def _onus(rows: Iterable[Raw], zone: str, places: Places) -> StreamData:
+    """ONUs are typed only where their record changed; each is known by its PON position."""
+    local, record_hash = values.zone_of(zone), RecordHash("onus", zone)
+    skipped: list[Skipped] = []
+    placed: list[dict[str, Any]] = []
+    rows_out: list[DeferredRow] = []
+
+    for raw in records.identified_onus(rows, skipped):
+        place = records.onu_place(raw)
+        position = tuple(place[name] for name in POSITION)
+        if None in position:
+            skipped.append(Skipped("onus", f"ONU {place['sn'] or '?'} has no PON position", raw))
             continue
-        row["service_ports"] = [columns_of(port) for port in onu.service_ports]
-        rows_out.append(row)
-    places.learn(rows_out)
+        placed.append(place)
+        rows_out.append(
+            DeferredRow(position, record_hash(raw), functools.partial(_onu_row, raw, local))
+        )
+
+    places.learn(placed)
     return StreamData([TableSnapshot("onus", POSITION, rows_out)], skipped)
+
+
+def _onu_row(raw: Raw, zone: tzinfo) -> dict[str, Any]:
+    onu = records.onu(raw, zone)
+    row = columns_of(onu)
+    row["service_ports"] = [columns_of(port) for port in onu.service_ports]
+    return row
 
 
 def _statuses(rows: list[dict[str, Any]], zone: str, places: Places) -> StreamData:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,18 +34,26 @@ from emerald_cli.sources.errors import RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
 from emerald_cli.store import schema
 from emerald_cli.store.database import transaction
-from emerald_cli.store.snapshot import ChangeCounts, write_snapshot
+from emerald_cli.store.snapshot import ChangeCounts, DeferredRow, write_snapshot
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class TableSnapshot:
-    """The complete new content of one table, as rows keyed by column name."""
+    """The complete new content of one table: rows keyed by column name, or deferred rows
+    that are built only where the stored row differs."""
 
     table: str
     key: tuple[str, ...]
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | list[DeferredRow]
+
+    def keys(self) -> list[tuple[Any, ...]]:
+        """Each row's natural key, as a tuple of its key columns' values."""
+        return [
+            row.key if type(row) is DeferredRow else tuple(map(row.get, self.key))
+            for row in self.rows
+        ]
 
 
 @dataclass
@@ -229,22 +237,22 @@ def _with_repeats_reported(data: StreamData) -> StreamData:
     a record twice): the earlier one is lost, and the run says so.
     """
     for snapshot in data.snapshots:
-        keys = list(map(itemgetter(*snapshot.key), snapshot.rows))
+        keys = snapshot.keys()
         if len(set(keys)) == len(keys):
             continue  # the usual case, told at C speed
 
         seen: set[Any] = set()
         for row, key in zip(snapshot.rows, keys, strict=True):
             if key in seen:
-                parts = key if len(snapshot.key) > 1 else (key,)
                 shown = ", ".join(
-                    f"{name}={value}" for name, value in zip(snapshot.key, parts, strict=True)
+                    f"{name}={value}" for name, value in zip(snapshot.key, key, strict=True)
                 )
+                built = row.build() if type(row) is DeferredRow else row
                 data.skipped.append(
                     Skipped(
                         snapshot.table,
                         f"{snapshot.table} row {shown} sent more than once: the last is kept",
-                        row.get("raw") or {},
+                        built.get("raw") or {},
                     )
                 )
             seen.add(key)

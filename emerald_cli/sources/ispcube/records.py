@@ -7,7 +7,7 @@ A record that cannot be identified (no usable id) is skipped and reported, not g
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -139,40 +139,46 @@ def customers(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Custome
     """Type customers; "...Z" dates are UTC, "YYYY-MM-DD HH:MM:SS" ones are in `zone`."""
     local = values.zone_of(zone)
     result = Customers()
-    for raw in rows:
-        customer_id = _record_id(raw)
-        if customer_id is None:
-            result.skipped.append(Skipped("customers", "customer without a usable id", raw))
-            continue
-
-        result.customers.append(_customer(customer_id, raw, local))
-        result.emails.extend(_emails(customer_id, raw))
-        result.phones.extend(_phones(customer_id, raw))
+    for customer_id, raw in identified(rows, "customers", result.skipped):
+        result.customers.append(customer(customer_id, raw, local))
+        result.emails.extend(emails(customer_id, raw))
+        result.phones.extend(phones(customer_id, raw))
     return result
 
 
 def connections(rows: Iterable[Raw]) -> Normalised[Connection]:
     result: Normalised[Connection] = Normalised()
-    for raw in rows:
-        connection_id = _record_id(raw)
-        if connection_id is None:
-            result.skipped.append(Skipped("connections", "connection without a usable id", raw))
-            continue
-
-        record = f"connection:{connection_id}"
-        result.records.append(
-            Connection(
-                id=connection_id,
-                customer_id=lenient(values.integer, raw, "customer_id", record=record),
-                user=values.text(raw.get("user")),
-                node_id=lenient(values.integer, raw, "node_id", record=record),
-                plan_id=lenient(values.integer, raw, "plan_id", record=record),
-                address=values.text(raw.get("address")),
-                conntype=values.text(raw.get("conntype")),
-                raw=raw,
-            )
-        )
+    for connection_id, raw in identified(rows, "connections", result.skipped):
+        result.records.append(connection(connection_id, raw))
     return result
+
+
+def identified(
+    rows: Iterable[Raw], stream: str, skipped: list[Skipped]
+) -> Iterator[tuple[int, Raw]]:
+    """Each record of a customers or connections listing with its id, which is all a sync
+    needs to tell an unchanged record without typing it; one without a usable id is added
+    to `skipped`."""
+    for raw in rows:
+        record_id = _record_id(raw)
+        if record_id is None:
+            skipped.append(Skipped(stream, f"{stream[:-1]} without a usable id", raw))
+            continue
+        yield record_id, raw
+
+
+def connection(connection_id: int, raw: Raw) -> Connection:
+    record = f"connection:{connection_id}"
+    return Connection(
+        id=connection_id,
+        customer_id=lenient(values.integer, raw, "customer_id", record=record),
+        user=values.text(raw.get("user")),
+        node_id=lenient(values.integer, raw, "node_id", record=record),
+        plan_id=lenient(values.integer, raw, "plan_id", record=record),
+        address=values.text(raw.get("address")),
+        conntype=values.text(raw.get("conntype")),
+        raw=raw,
+    )
 
 
 def plans(rows: Iterable[Raw]) -> Normalised[Plan]:
@@ -225,7 +231,7 @@ def router_candidates(
     return result
 
 
-def _customer(customer_id: int, raw: Raw, zone: tzinfo) -> Customer:
+def customer(customer_id: int, raw: Raw, zone: tzinfo) -> Customer:
     record = f"customer:{customer_id}"
 
     def when(key: str) -> datetime | None:
@@ -260,7 +266,7 @@ def _customer(customer_id: int, raw: Raw, zone: tzinfo) -> Customer:
     )
 
 
-def _emails(customer_id: int, raw: Raw) -> list[CustomerEmail]:
+def emails(customer_id: int, raw: Raw) -> list[CustomerEmail]:
     found = []
     for item in raw.get("contact_emails") or ():
         email = values.text(item.get("email")) if isinstance(item, dict) else None
@@ -269,7 +275,7 @@ def _emails(customer_id: int, raw: Raw) -> list[CustomerEmail]:
     return found
 
 
-def _phones(customer_id: int, raw: Raw) -> list[CustomerPhone]:
+def phones(customer_id: int, raw: Raw) -> list[CustomerPhone]:
     found = []
     for item in raw.get("phones") or ():
         number = values.text(item.get("number")) if isinstance(item, dict) else None

@@ -7,7 +7,7 @@ account's zone. The PPPoE password an ONU carries is the one raw value not kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -155,13 +155,33 @@ def onus(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Normalised[O
     """Type ONUs; an ONU needs a unique_external_id or an SN to be kept."""
     local = values.zone_of(zone)
     result: Normalised[Onu] = Normalised()
+    for raw in identified_onus(rows, result.skipped):
+        result.records.append(onu(raw, local))
+    return result
+
+
+def identified_onus(rows: Iterable[Raw], skipped: list[Skipped]) -> Iterator[Raw]:
+    """The ONU records that name an ONU, without their PPPoE password; the others are added
+    to `skipped`."""
     for raw in rows:
         if not isinstance(raw, dict) or not (_key(raw, "unique_external_id") or _key(raw, "sn")):
-            result.skipped.append(Skipped("onus", "ONU without unique_external_id or SN", raw))
+            skipped.append(Skipped("onus", "ONU without unique_external_id or SN", raw))
             continue
+        yield _without_secrets(raw)
 
-        result.records.append(_onu(_without_secrets(raw), local))
-    return result
+
+def onu_place(raw: Raw) -> dict[str, Any]:
+    """What tells an ONU apart, without typing the rest of its record: its ids and its PON
+    position (olt_id, board, port, onu), each None where it is missing.
+
+    {"unique_external_id": "HWTC0000A001", "sn": "HWTC0000A001", "olt_id": 1, "board": 0,
+    "port": 1, "onu": 3}
+    """
+    return {
+        "unique_external_id": _key(raw, "unique_external_id"),
+        "sn": _key(raw, "sn"),
+        **_position(raw, _record_name(raw)),
+    }
 
 
 def statuses(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Normalised[OnuStatus]:
@@ -172,7 +192,7 @@ def statuses(rows: Iterable[Raw], zone: str | tzinfo = DEFAULT_ZONE) -> Normalis
             result.skipped.append(Skipped("statuses", "row without unique_external_id", raw))
             continue
 
-        record = f"onu:{_key(raw, 'unique_external_id') or _key(raw, 'sn')}"
+        record = _record_name(raw)
         result.records.append(
             OnuStatus(
                 unique_external_id=_key(raw, "unique_external_id"),
@@ -194,7 +214,7 @@ def signals(rows: Iterable[Raw]) -> Normalised[OnuSignal]:
             result.skipped.append(Skipped("signals", "row without unique_external_id", raw))
             continue
 
-        record = f"onu:{_key(raw, 'unique_external_id') or _key(raw, 'sn')}"
+        record = _record_name(raw)
         result.records.append(
             OnuSignal(
                 unique_external_id=_key(raw, "unique_external_id"),
@@ -209,20 +229,16 @@ def signals(rows: Iterable[Raw]) -> Normalised[OnuSignal]:
     return result
 
 
-def _onu(raw: Raw, zone: tzinfo) -> Onu:
-    record = f"onu:{_key(raw, 'unique_external_id') or _key(raw, 'sn')}"
+def onu(raw: Raw, zone: tzinfo) -> Onu:
+    """One ONU of identified_onus(), typed."""
+    record = _record_name(raw)
 
     def number(key: str) -> int | None:
         return lenient(values.integer, raw, key, record=record)
 
     return Onu(
-        unique_external_id=_key(raw, "unique_external_id"),
-        sn=_key(raw, "sn"),
-        olt_id=number("olt_id"),
+        **onu_place(raw),
         olt_name=values.text(raw.get("olt_name")),
-        board=number("board"),
-        port=number("port"),
-        onu=number("onu"),
         onu_type_id=number("onu_type_id"),
         onu_type_name=values.text(raw.get("onu_type_name")),
         zone_id=number("zone_id"),
@@ -273,6 +289,11 @@ def _position(raw: Raw, record: str) -> dict[str, int | None]:
         key: lenient(values.integer, raw, key, record=record)
         for key in ("olt_id", "board", "port", "onu")
     }
+
+
+def _record_name(raw: Raw) -> str:
+    """How log lines name the ONU a record is about."""
+    return f"onu:{_key(raw, 'unique_external_id') or _key(raw, 'sn')}"
 
 
 def _when(raw: Raw, key: str, zone: tzinfo, record: str) -> datetime | None:
