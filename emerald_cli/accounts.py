@@ -47,6 +47,9 @@ class SmartOLTAccount:
     page_size: int = 100
     full_export: bool = False
     calls_per_second: int = 10
+    # SmartOLT's default budget, and its smallest published full-export limit.
+    calls_per_hour: int = 1000
+    full_exports_per_hour: int = 3
     zone: str = DEFAULT_ZONE
     timeout: float = 120.0
     retries: int = 3
@@ -71,6 +74,8 @@ OPTIONAL_KEYS = {
         "page_size",
         "full_export",
         "calls_per_second",
+        "calls_per_hour",
+        "full_exports_per_hour",
         "time_zone",
         "timeout",
         "retries",
@@ -137,6 +142,10 @@ def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
         full_export=full_export,
         calls_per_second=_positive_int(
             config_path, "smartolt", table, "calls_per_second", 10, high=15
+        ),
+        calls_per_hour=_positive_int(config_path, "smartolt", table, "calls_per_hour", 1000),
+        full_exports_per_hour=_positive_int(
+            config_path, "smartolt", table, "full_exports_per_hour", 3, high=60
         ),
         zone=_zone(config_path, "smartolt", table),
         timeout=_seconds(config_path, "smartolt", table),

@@ -108,7 +108,10 @@ def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
         values["retries"] = account.retries
         if isinstance(account, SmartOLTAccount):
             values.update(
-                full_export=account.full_export, calls_per_second=account.calls_per_second
+                full_export=account.full_export,
+                calls_per_second=account.calls_per_second,
+                calls_per_hour=account.calls_per_hour,
+                full_exports_per_hour=account.full_exports_per_hour,
             )
         else:
             values["max_customers"] = account.max_customers

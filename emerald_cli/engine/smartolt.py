@@ -2,8 +2,9 @@
 
 One run makes one paged pass over the ONUs plus one bulk statuses call and one bulk signals
 call: SmartOLT allows about 1,000 calls an hour and a handful of full exports, so nothing here
-calls per ONU. Each signal reading is also appended to a history table, since operators look
-at how a customer's signal drifts over weeks.
+calls per ONU, and a run that would overspend the hour leaves the ONU listing out (see
+smartolt_budget). Each signal reading is also appended to a history table, since operators
+look at how a customer's signal drifts over weeks.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from emerald_cli.accounts import SmartOLTAccount
 from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.record_hash import RecordHash
 from emerald_cli.engine.run import Progress, SyncRun
+from emerald_cli.engine.smartolt_budget import HOUR, CallPlan, plan_calls, spent_from
 from emerald_cli.engine.streams import (
     Stream,
     StreamData,
@@ -28,10 +30,13 @@ from emerald_cli.engine.streams import (
     run_streams,
 )
 from emerald_cli.sources import values
+from emerald_cli.sources.errors import RateLimited
 from emerald_cli.sources.smartolt import SmartOLTClient, records
+from emerald_cli.sources.smartolt.client import listing_calls
 from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
 from emerald_cli.store.history import append_rows
+from emerald_cli.store.runs import targets_since
 from emerald_cli.store.snapshot import DeferredRow
 
 logger = logging.getLogger(__name__)
@@ -48,25 +53,32 @@ def sync_smartolt(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> SyncRun:
-    """Read every SmartOLT stream and store it; one target per stream in the run history."""
-    client = SmartOLTClient(
-        account.url,
-        account.token,
-        page_size=account.page_size,
-        full_export=account.full_export,
-        calls_per_second=account.calls_per_second,
-        read_timeout=account.timeout,
-        total_timeout=account.timeout,
-        retries=account.retries,
-    )
-    with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
+    """Read every SmartOLT stream the hour's call budget allows and store it; one target per
+    stream in the run history, a stream left out recorded rate limited with the reason."""
+    with SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
+        plan = _plan(engine, account)
+        client = SmartOLTClient(
+            account.url,
+            account.token,
+            page_size=account.page_size,
+            full_export=account.full_export,
+            calls_per_second=account.calls_per_second,
+            read_timeout=account.timeout,
+            total_timeout=account.timeout,
+            retries=account.retries,
+            allowance=plan.allowance,
+        )
+
         places = Places()
+        if "onus" in plan.skipped:
+            places.learn(_stored_places(engine))
         streams = [
             Stream("olts", client.olts, _olts),
             Stream(
                 "onus",
                 lambda: ReadAhead(client.onu_pages()),
                 lambda rows: _onus(rows, account.zone, places),
+                detail={"full_export": account.full_export},
             ),
             Stream(
                 "onu_statuses",
@@ -79,8 +91,62 @@ def sync_smartolt(
                 lambda rows: _signals(rows, run.report.run_id, places),
             ),
         ]
-        run_streams(run, engine, streams, client.calls_made, progress)
+        with client:
+            planned = [_planned(stream, plan) for stream in streams]
+            run_streams(run, engine, planned, client.calls_made, progress)
     return run
+
+
+def _plan(engine: sa.Engine, account: SmartOLTAccount) -> CallPlan:
+    """What this run may call, given what the runs of the last hour spent."""
+    # The OLTs, and an ONU listing as long as the stored one.
+    listing = listing_calls(_stored_onus(engine), account.page_size, account.full_export)
+    plan = plan_calls(
+        spent_from(*targets_since(engine, SOURCE, HOUR)),
+        calls_per_hour=account.calls_per_hour,
+        full_exports_per_hour=account.full_exports_per_hour,
+        inventory_calls=1 + listing,
+        full_export=account.full_export,
+    )
+    if plan.skipped:
+        logger.info("streams=%s not called: %s", ",".join(plan.skipped), plan.reason)
+    return plan
+
+
+def _planned(stream: Stream, plan: CallPlan) -> Stream:
+    """The stream, or in its place one that reports it was left out of this run, and why."""
+    if stream.name not in plan.skipped:
+        return stream
+
+    when = f"after {plan.retry_after:%Y-%m-%d %H:%M:%S} UTC" if plan.retry_after else "later"
+    left_out = RateLimited(
+        stream.name,
+        plan.retry_after,
+        message=f"not called: {plan.reason}; try again {when}",
+        stops_source=False,
+    )
+
+    def read() -> None:
+        raise left_out
+
+    return Stream(stream.name, read, stream.shape)
+
+
+def _stored_onus(engine: sa.Engine) -> int:
+    onus = schema.onus
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(onus).where(onus.c.removed_at.is_(None))
+        return int(conn.execute(query).scalar_one())
+
+
+def _stored_places(engine: sa.Engine) -> list[dict[str, Any]]:
+    """The stored ONUs' ids and positions, to place status and signal rows when this run does
+    not list the ONUs."""
+    onus = schema.onus
+    columns = [onus.c[name] for name in ("unique_external_id", "sn", *POSITION)]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).where(onus.c.removed_at.is_(None)))
+        return [dict(row) for row in rows.mappings()]
 
 
 class Places:

@@ -77,6 +77,8 @@ class Stream:
     name: str
     read: Callable[[], Any]
     shape: Callable[[Any], StreamData]
+    # Known before reading, kept in the target's detail however the stream ends.
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -200,6 +202,7 @@ def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> T
         report.status, report.error = "crashed", f"{type(error).__name__}: {error}"
 
     report.duration_s = round(read.duration_s + time.monotonic() - started, 3)
+    report.detail = {**stream.detail, **report.detail}
     report.detail["requests"] = read.requests
     report.detail["retries"] = read.retries
     logger.info(

@@ -99,6 +99,7 @@ class RateLimited(SourceError):
         *,
         message: str | None = None,
         retryable: bool | None = None,
+        stops_source: bool | None = None,
     ) -> None:
         if message is None:
             when = retry_after.isoformat(timespec="seconds") if retry_after else "a while"
@@ -106,7 +107,7 @@ class RateLimited(SourceError):
                 f"rate limit reached for {method}: calls stopped, try again after {when} "
                 "or poll less often"
             )
-        super().__init__(message, retryable=retryable)
+        super().__init__(message, retryable=retryable, stops_source=stops_source)
         self.method = method
         self.retry_after = retry_after
 

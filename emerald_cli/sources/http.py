@@ -49,6 +49,17 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class CallAllowance:
+    """At most `calls` requests (retries included), for a vendor whose budget is counted in
+    calls: past it a request is not sent but refused as rate limited until `renews_at`.
+    `setting` names what an operator changes for more."""
+
+    calls: int
+    renews_at: datetime | None
+    setting: str
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: `retries` extra attempts, exponential backoff with jitter.
 
@@ -84,6 +95,7 @@ class JsonTransport:
         policy: RetryPolicy | None = None,
         auth_hint: str = "check the credentials",
         calls_per_second: float | None = None,
+        allowance: CallAllowance | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
@@ -101,6 +113,7 @@ class JsonTransport:
         self.rate_limit_waited = 0.0
         self._spacing = 1.0 / calls_per_second if calls_per_second else 0.0
         self._last_sent = float("-inf")
+        self.allowance = allowance
 
     def close(self) -> None:
         if self._owns_session:
@@ -149,6 +162,7 @@ class JsonTransport:
         json_body: Any,
     ) -> Reply:
         url = self.base_url + path
+        self._within_allowance(path)
         self._pace()
         self.requests_made += 1
         started = time.monotonic()
@@ -189,6 +203,21 @@ class JsonTransport:
                 f"{self.vendor} dropped the connection mid-answer at {path}: the service or "
                 "the network is failing; try again later"
             ) from None
+
+    def _within_allowance(self, path: str) -> None:
+        allowance = self.allowance
+        if allowance is None or self.requests_made < allowance.calls:
+            return
+
+        method = path.rsplit("/", 1)[-1]
+        when = f"after {_when(allowance.renews_at)}" if allowance.renews_at else "later"
+        raise RateLimited(
+            method,
+            allowance.renews_at,
+            message=f"{self.vendor} call budget spent before {method}: this run may send "
+            f"{allowance.calls} calls of the hourly budget ({allowance.setting}) and sent them; "
+            f"calls stopped, try again {when}",
+        )
 
     def _pace(self) -> None:
         """Keep to `calls_per_second`: staying under a vendor's rate is cheaper than being

@@ -39,6 +39,7 @@ __all__ = [
     "mark_run_interrupted",
     "record_target",
     "start_run",
+    "targets_since",
 ]
 
 logger = logging.getLogger(__name__)
@@ -218,6 +219,36 @@ def get_run(engine: sa.Engine, run_id: int) -> dict[str, Any] | None:
             .order_by(sync_targets.c.id)
         ).mappings()
         return {**run, "targets": [_target_dict(target) for target in targets]}
+
+
+@dataclass(frozen=True)
+class RecentTarget:
+    """A target of a recent run, with when its run started: RecentTarget(run_started_at=...,
+    name="onus", detail={"requests": 11, ...})."""
+
+    run_started_at: datetime
+    name: str
+    detail: dict[str, Any]
+
+
+def targets_since(
+    engine: sa.Engine, source: str, window: timedelta
+) -> tuple[datetime, list[RecentTarget]]:
+    """The database's time now, and the targets of the source's runs started within `window`
+    of it (dry runs and the runs of other hosts included: they spend a vendor's budget too)."""
+    with engine.connect() as conn:
+        now = database_now(conn)
+        rows = conn.execute(
+            sa.select(sync_runs.c.started_at, sync_targets.c.name, sync_targets.c.detail)
+            .join(sync_targets, sync_targets.c.run_id == sync_runs.c.id)
+            .where(sync_runs.c.source == source, sync_runs.c.started_at >= now - window)
+            .order_by(sync_runs.c.started_at)
+        ).all()
+
+    return now, [
+        RecentTarget(started_at, name, json.loads(detail) if detail else {})
+        for started_at, name, detail in rows
+    ]
 
 
 def _target_dict(row: sa.RowMapping) -> dict[str, Any]:

@@ -207,7 +207,9 @@ def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
 ):
     config = tmp_path / "emerald.toml"
     monkeypatch.setenv("EMERALD_CONFIG", str(config))
-    config.write_text("[smartolt]\ncalls_per_second = 5\nfull_export = true\n")
+    config.write_text(
+        "[smartolt]\ncalls_per_second = 5\nfull_export = true\ncalls_per_hour = 5000\n"
+    )
 
     shown = runner.invoke(app, ["config", "show", "--json"])
     config.write_text("[smartolt]\ncalls_per_second = 20\n")
@@ -215,6 +217,7 @@ def test_smartolt_settings_from_the_config_file_are_checked_and_shown(
 
     smartolt = json.loads(shown.stdout)["accounts"]["smartolt"]
     assert (smartolt["calls_per_second"], smartolt["full_export"]) == (5, True)
+    assert (smartolt["calls_per_hour"], smartolt["full_exports_per_hour"]) == (5000, 3)
     config.write_text('[ispcube]\npage_size = "ten"\n')
     table = runner.invoke(app, ["config", "show"])
     assert "[ispcube] page_size must be a whole number" in " ".join(table.stdout.split())

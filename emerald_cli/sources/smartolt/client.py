@@ -18,7 +18,7 @@ from typing import Any, Self
 import requests
 
 from emerald_cli.sources.errors import ApiError, RateLimited
-from emerald_cli.sources.http import JsonTransport, RetryPolicy
+from emerald_cli.sources.http import CallAllowance, JsonTransport, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class SmartOLTClient:
         backoff: float = 1.0,
         retry_after_max: float = 5.0,
         calls_per_second: float = CALLS_PER_SECOND,
+        allowance: CallAllowance | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -86,6 +87,7 @@ class SmartOLTClient:
             ),
             auth_hint=AUTH_HINT,
             calls_per_second=calls_per_second,
+            allowance=allowance,
         )
         self._transport.secrets = [token]
 
@@ -235,6 +237,11 @@ class SmartOLTClient:
                 "report it with the SmartOLT version"
             )
         return rows
+
+
+def listing_calls(onus: int, page_size: int, full_export: bool) -> int:
+    """The calls a listing of `onus` ONUs costs: one per page, or the one full export."""
+    return 1 if full_export else max(1, -(-onus // page_size))
 
 
 def _whole_number(value: Any) -> int | None:
