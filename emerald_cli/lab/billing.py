@@ -3,8 +3,8 @@ and ONUs, all built from the router fleet and kept as the raw JSON the real APIs
 
 Billing agrees with the routers except where a mismatch between the sources (the kinds M1-M10
 below) is seeded on purpose, and `expected_findings()` recomputes every finding the world holds
-with the rules below, so a report can be checked exactly. The rules the oracle applies (names compared after
-trim + casefold; "pppoe connection" = conntype "pppoe" with a non-empty user):
+with the rules below, so a report can be checked exactly. The rules the oracle applies (names
+compared after trim + casefold; "pppoe connection" = conntype "pppoe" with a non-empty user):
 
 - M1  enabled secret, profile not in the cut set, on a connection whose customer's status is not
       "enabled".
