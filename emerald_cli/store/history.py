@@ -78,7 +78,10 @@ def _copy(
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in columns)
     statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
-    processors = [table.c[name].type.bind_processor(conn.dialect) for name in columns]
+    dialect = conn.dialect
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
 
     raw = conn.connection.dbapi_connection
     assert raw is not None

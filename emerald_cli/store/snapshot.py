@@ -616,7 +616,7 @@ def _executemany(
     converters = [
         (position, converter)
         for position, name in enumerate(columns)
-        if (converter := table.c[name].type.bind_processor(conn.dialect)) is not None
+        if (converter := _bind_processor(conn, table.c[name])) is not None
     ]
     rows: Iterator[Sequence[Any]] = records
     if converters:
@@ -634,6 +634,16 @@ def _executemany(
         cursor.executemany(statement, rows)
     finally:
         cursor.close()
+
+
+def _bind_processor(conn: sa.Connection, column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy applies to a column's values on their way in, through the dialect's own
+    type: SQLite's DATETIME writes text one way, and rows written here must match the rest."""
+    dialect = conn.dialect
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
+    return processor
 
 
 def _converted(

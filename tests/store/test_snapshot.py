@@ -483,3 +483,24 @@ def test_a_deferred_row_that_builds_another_key_is_refused(engine: sa.Engine) ->
         write(engine, router_id, [wrong], T0)
 
     assert stored(engine, router_id) == {}
+
+
+def test_times_are_stored_in_one_text_form_on_sqlite(engine: sa.Engine) -> None:
+    """SQLite compares times as text: a row inserted in bulk and one updated through
+    SQLAlchemy must write the same form, or equal times compare unequal."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores times as text")
+    on_the_second = T0.replace(microsecond=0)
+    router_id = add_router(engine)
+    write(engine, router_id, [{"name": "a"}, {"name": "b"}], on_the_second)
+    write(engine, router_id, [{"name": "a"}, {"name": "b", "profile": "P2"}], on_the_second)
+
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql(
+            "SELECT name, first_seen_at, last_seen_at FROM ppp_secrets ORDER BY name"
+        ).all()
+
+    assert raw == [
+        ("a", "2024-12-03 10:00:00.000000", "2024-12-03 10:00:00.000000"),
+        ("b", "2024-12-03 10:00:00.000000", "2024-12-03 10:00:00.000000"),
+    ]
