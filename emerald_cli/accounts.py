@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emerald_cli.errors import ConfigError
@@ -155,6 +156,13 @@ def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
 
 
 def _check_url(url: str, origin: str) -> None:
+    # Both APIs take their credentials in headers; a password in the URL would only be shown
+    # wherever the URL is (settings, errors), so the URL is refused without being repeated.
+    if "@" in urlsplit(url).netloc:
+        raise ConfigError(
+            f"the URL from {origin} carries a user name or password: remove them, the API "
+            "credentials have settings of their own"
+        )
     if not url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{url!r} ({origin}) is not an http(s) URL: write it like https://host/api"
