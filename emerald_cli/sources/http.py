@@ -220,12 +220,14 @@ class JsonTransport:
             return
 
         detail = self._detail(reply.body)
+        # SmartOLT answers its limits with 403 as well as 429; the Retry-After tells them apart
+        # from a refused key, and waiting, not new credentials, is what helps.
+        if status == 429 or (status == 403 and "Retry-After" in reply.headers):
+            raise self._rate_limited(path, reply)
         if status in (401, 403):
             raise AuthFailed(
                 f"{self.vendor} refused the request ({status} at {path}): {self.auth_hint}"
             )
-        if status == 429:
-            raise self._rate_limited(path, reply)
         if status >= 500:
             self._hint = _retry_after_seconds(reply.headers)
             raise ApiError(
@@ -256,8 +258,8 @@ class JsonTransport:
         return RateLimited(
             method,
             until,
-            message=f"{self.vendor} rate limit reached for {method} (429 at {path}): "
-            f"calls stopped; try again after {_when(until)} or poll less often",
+            message=f"{self.vendor} rate limit reached for {method} ({reply.status} at "
+            f"{path}): calls stopped; try again after {_when(until)} or poll less often",
             retryable=retryable,
         )
 

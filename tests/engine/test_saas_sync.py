@@ -376,7 +376,7 @@ def test_signal_rows_without_a_position_are_placed_by_their_onu(engine, billing:
     )
 
 
-@pytest.mark.parametrize("style", ["429", "200"])
+@pytest.mark.parametrize("style", ["429", "403", "200"])
 def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style: str):
     with SmartOLTLab(billing, TOKEN, rate_limit_style=style) as lab:
         sync_smartolt(engine, smartolt_account(lab))
@@ -391,8 +391,14 @@ def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style
     assert statuses(run.report)["onu_statuses"] == "rate_limited"
     assert statuses(run.report)["onu_signals"] == "rate_limited"
     assert calls_after_limit == 1
-    limited = {t.name: t for t in run.report.targets}["onus"]
+    targets = {t.name: t for t in run.report.targets}
+    limited = targets["onus"]
     assert limited.retry_after is not None
+    assert (limited.error or "").startswith("SmartOLT rate limit reached for get_all_onus_details")
+    for later in ("onu_statuses", "onu_signals"):
+        assert (targets[later].error or "").startswith(
+            "not called: the rate limit of get_all_onus_details was reached; try again after"
+        )
     assert by_position(engine, "onus") == before
 
 
