@@ -27,6 +27,7 @@ from emerald_cli.logs import REDACTOR
 from emerald_cli.sources.errors import (
     ApiError,
     AuthFailed,
+    Forbidden,
     RateLimited,
     SourceError,
     Timeout,
@@ -225,7 +226,8 @@ class JsonTransport:
         if status == 429 or (status == 403 and "Retry-After" in reply.headers):
             raise self._rate_limited(path, reply)
         if status in (401, 403):
-            raise AuthFailed(
+            refused = Forbidden if status == 403 else AuthFailed
+            raise refused(
                 f"{self.vendor} refused the request ({status} at {path}): {self.auth_hint}"
             )
         if status >= 500:

@@ -269,6 +269,35 @@ def test_a_login_that_fails_stops_the_run_after_its_retries(
     assert table(engine, "customers", "customer_id") == before
 
 
+def test_a_403_fails_its_stream_once_and_lets_the_others_run(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    """A 403 is the API user's permission: no new login, no retry, one clear line."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = table(engine, "customers", "customer_id")
+    billing.customers[0]["name"] = "MUST NOT ARRIVE"
+    ispcube.fault("customers", "status", status=403)
+    ispcube.reset_counts()
+
+    run = sync_ispcube(engine, ispcube_account(ispcube, retries=2))
+
+    assert statuses(run.report) == {
+        "plans": "ok",
+        "nodes": "ok",
+        "customers": "auth_failed",
+        "connections": "ok",
+    }
+    customers = {t.name: t for t in run.report.targets}["customers"]
+    assert customers.error == (
+        f"ISPCube refused /customers/customers_list to API user {USER!r} (403): the user "
+        "lacks permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+        "that has it"
+    )
+    assert (customers.detail["requests"], customers.detail["retries"]) == (1, 0)
+    assert (ispcube.request_count("customers"), ispcube.request_count("token")) == (1, 1)
+    assert table(engine, "customers", "customer_id") == before
+
+
 def test_a_login_without_a_token_stops_the_run(engine, ispcube: ISPCubeLab):
     ispcube.fault("token", "html_200")
 

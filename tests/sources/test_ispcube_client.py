@@ -136,6 +136,41 @@ def test_a_fresh_token_refused_again_raises_auth_failed(
     assert client.requests_made == 4  # login, 401, login, 401
 
 
+def test_a_403_on_a_data_call_is_auth_failed_without_a_new_login(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    """Unlike a 401, a 403 is the API user's permission: a fresh token is refused alike."""
+    ispcube_lab.fault("customers", "status", status=403)
+    client = ispcube()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.customers()
+
+    error = caught.value
+    assert (error.status, error.retryable, error.stops_source) == ("auth_failed", False, False)
+    assert str(error) == (
+        f"ISPCube refused /customers/customers_list to API user {USERNAME!r} (403): the user "
+        "lacks permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+        "that has it"
+    )
+    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (1, 1)
+    assert client.requests_made == 2  # login, 403
+
+
+def test_a_403_at_login_names_its_status(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.fault("token", "status", status=403)
+    client = ispcube()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.plans()
+
+    assert str(caught.value) == (
+        "ISPCube rejected the credentials (403 at /sanctum/token): check "
+        "EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+    )
+    assert (caught.value.stops_source, client.requests_made) == (True, 1)
+
+
 @pytest.mark.parametrize("wrong", ["api_key", "client_id", "username", "password"])
 def test_wrong_credentials_raise_auth_failed_without_leaking_them(
     ispcube: Make, wrong: str

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import requests
 
-from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError
+from emerald_cli.sources.errors import ApiError, AuthFailed, Forbidden, SourceError
 from emerald_cli.sources.http import JsonTransport, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -116,9 +116,10 @@ class ISPCubeClient:
                 headers=headers,
                 json_body={"username": self.username, "password": self._password},
             )
-        except AuthFailed:
+        except AuthFailed as error:
+            status = 403 if isinstance(error, Forbidden) else 401
             raise AuthFailed(
-                f"{VENDOR} rejected the credentials (401 at {LOGIN_PATH}): {CREDENTIALS_HINT}"
+                f"{VENDOR} rejected the credentials ({status} at {LOGIN_PATH}): {CREDENTIALS_HINT}"
             ) from None
         except SourceError as error:
             # Every later call needs a token too: a run that logged in again for each stream
@@ -188,20 +189,38 @@ class ISPCubeClient:
         )
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        # A 401 mid-run means the token expired: log in again once, then retry once.
+        # A 401 mid-run means the token expired: log in again once, then retry once. A 403 is
+        # the API user's permission, which no new token changes.
         if self._token is None:
             self.login()
         try:
-            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+            return self._data(path, params)
+        except Forbidden:
+            raise
         except AuthFailed:
             logger.info("vendor=ispcube path=%s status=auth_failed action=relogin", path)
 
         self.login()
         try:
-            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+            return self._data(path, params)
+        except Forbidden:
+            raise
         except AuthFailed:
             raise AuthFailed(
                 f"{VENDOR} refused a fresh token at {path} (401): {CREDENTIALS_HINT}"
+            ) from None
+
+    def _data(self, path: str, params: dict[str, Any] | None) -> Any:
+        """One data call with the current token. A 403 does not stop the other streams: a
+        user refused one endpoint may still be allowed the others."""
+        try:
+            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+        except Forbidden:
+            raise Forbidden(
+                f"{VENDOR} refused {path} to API user {self.username!r} (403): the user lacks "
+                "permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+                "that has it",
+                stops_source=False,
             ) from None
 
     def _array(self, path: str, body: Any) -> list[dict[str, Any]]:
