@@ -36,11 +36,11 @@ def test_one_sync_of_a_3000_connection_tenant_costs_ten_requests() -> None:
     assert (len(customers), len(connections), len(plans), len(nodes)) == (2400, 3000, 4, 5)
     assert customers == billing.customers
     assert connections == billing.connections
-    # 1 token + 6 customer pages (4 full, 1 short, 1 empty) + one each for the others.
-    assert client.requests_made == 10
+    # 1 token + 5 customer pages (4 full, 1 short) + one each for the others.
+    assert client.requests_made == 9
     assert dict(lab.requests) == {
         "/api/sanctum/token": 1,
-        "/api/customers/customers_list": 6,
+        "/api/customers/customers_list": 5,
         "/api/connections/connections_list": 1,
         "/api/plans/plans_list": 1,
         "/api/nodes/nodes_list": 1,
@@ -79,15 +79,35 @@ def test_nodes_in_a_data_envelope_are_accepted(ispcube: Make, ispcube_lab: ISPCu
     assert ispcube().nodes() == ispcube_lab.billing.nodes
 
 
-def test_a_server_that_caps_limit_still_yields_every_customer(
-    ispcube: Make, ispcube_lab: ISPCubeLab
+@pytest.mark.parametrize(
+    ("page_size", "page_limit", "requests", "last_offset"),
+    [
+        pytest.param(20, None, 4, 60, id="short-last-page"),  # 20 + 20 + 20 + 2
+        pytest.param(31, None, 3, 62, id="whole-pages"),  # 31 + 31 + an empty page
+        pytest.param(100, None, 2, 62, id="first-page-short-of-limit"),  # 62 + an empty page
+        pytest.param(100, 25, 3, 50, id="server-caps-limit"),  # 25 + 25 + 12
+    ],
+)
+def test_customer_pages_end_at_an_empty_page_or_one_shorter_than_the_last(
+    ispcube: Make,
+    ispcube_lab: ISPCubeLab,
+    page_size: int,
+    page_limit: int | None,
+    requests: int,
+    last_offset: int,
 ) -> None:
-    ispcube_lab.page_limit = 25
+    """The page before tells the server's real page size, whatever it made of `limit`: ending
+    at a first page shorter than `limit` would drop the customers of a server that caps it."""
+    ispcube_lab.page_limit = page_limit
 
-    customers = ispcube(page_size=100).customers()
+    customers = ispcube(page_size=page_size).customers()
 
+    assert len(ispcube_lab.billing.customers) == 62
     assert customers == ispcube_lab.billing.customers
-    assert ispcube_lab.request_count("customers") == 4  # 25 + 25 + 14 + an empty page
+    assert ispcube_lab.request_count("customers") == requests
+    last = ispcube_lab.last_request("customers")
+    assert last is not None
+    assert last.query == {"limit": str(page_size), "offset": str(last_offset)}
 
 
 def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
@@ -100,9 +120,9 @@ def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
     customers = client.customers()
 
     assert customers == ispcube_lab.billing.customers
-    # 62 customers: pages at offsets 0, 20, 40, 60, 62. The first token served plans and two
-    # pages; the third page is refused, then asked again with a second token.
-    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (2, 6)
+    # 62 customers: pages at offsets 0, 20, 40, 60, the last short. The first token served
+    # plans and two pages; the third page is refused, then asked again with a second token.
+    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (2, 5)
 
 
 def test_a_token_past_its_lifetime_is_renewed(ispcube: Make, billing: object) -> None:

@@ -1,8 +1,9 @@
 """ISPCube's REST API as raw JSON records: token, paging, one re-login, retries.
 
 Records come back exactly as ISPCube sent them; `records.py` types them. Paging stops on an
-empty page rather than a short one, because the largest `limit` ISPCube honours is unknown and a
-server that quietly caps it would otherwise end the listing early.
+empty page, or on a page shorter than the one before it, never on a first page shorter than
+`limit`: the largest `limit` ISPCube honours is unknown, and a server that quietly caps it
+would otherwise end the listing early, and the customers it never sent would be marked removed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ISPCubeClient:
         username: str,
         password: str,
         *,
-        page_size: int = 500,
+        page_size: int = 1000,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         retries: int = 3,
@@ -162,24 +163,27 @@ class ISPCubeClient:
         return self._array(NODES_PATH, body)
 
     def _paged(self, path: str) -> Iterator[list[dict[str, Any]]]:
+        """The pages of `path`. A full page is as long as the one before it (the server's
+        real page size, whatever it made of `limit`), so a shorter one is the last."""
         received = 0
         previous: list[Any] | None = None
-        for page_number in range(self.max_pages):
+        for requests_made in range(1, self.max_pages + 1):
             params = {"limit": self.page_size, "offset": received}
             page = self._array(path, self._get(path, params))
-            if not page:
-                logger.debug(
-                    "vendor=ispcube path=%s pages=%d rows=%d", path, page_number, received
-                )
-                return
-
             if page == previous:
                 raise ApiError(
                     f"{VENDOR} returned the same page twice at {path} (offset {received}): "
                     "it ignores offset; report it to ISPCube"
                 )
-            yield page
-            received += len(page)
+            if page:
+                yield page
+                received += len(page)
+
+            if not page or (previous is not None and len(page) < len(previous)):
+                logger.debug(
+                    "vendor=ispcube path=%s requests=%d rows=%d", path, requests_made, received
+                )
+                return
             previous = page
 
         raise ApiError(
