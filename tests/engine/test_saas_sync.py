@@ -23,6 +23,8 @@ from emerald_cli.store import schema
 
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
 POSITION = ("olt_id", "board", "port", "onu")
+HOURLY_RUNS_A_MONTH = 24 * 30
+ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION = 2.5
 
 
 @pytest.fixture
@@ -324,6 +326,28 @@ def test_requests_per_run_are_recorded(engine, ispcube: ISPCubeLab, billing: Bil
     # until a page shorter than the one before: 25 + 25 + 12.
     assert len(billing.customers) == 62
     assert requests == {"plans": 2, "nodes": 1, "customers": 3, "connections": 1}
+
+
+def test_an_hourly_sync_of_a_3000_connection_tenant_keeps_within_ispcubes_allowance(engine):
+    """ISPCube allows about 2.5 requests per active connection a month. The worst realistic
+    tenant has a customer per connection; synced hourly, it runs 720 times a month."""
+    base = len(build_billing(build_fleet(seed=11, routers=3, secrets=20)).connections)
+    billing = build_billing(
+        build_fleet(seed=11, routers=3, secrets=20), customers=3000, extra_connections=3000 - base
+    )
+    with ISPCubeLab(billing, API_KEY, CLIENT_ID, USER, PASSWORD) as lab:
+        run = sync_ispcube(engine, ispcube_account(lab, timeout=30.0))
+
+    assert run.report.status == "ok"
+    assert (len(billing.customers), len(billing.connections)) == (3000, 3000)
+    requests = {t.name: t.detail["requests"] for t in run.report.targets}
+    # The login (made by the first stream) and one call per listing; at the default page size
+    # three whole pages of 1,000 customers, then the empty page that proves the end.
+    assert requests == {"plans": 2, "nodes": 1, "customers": 4, "connections": 1}
+    assert sum(lab.requests.values()) == sum(requests.values()) == 8
+    per_connection = sum(requests.values()) * HOURLY_RUNS_A_MONTH / len(billing.connections)
+    assert per_connection == 1.92
+    assert per_connection <= ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION
 
 
 def by_position(engine: sa.Engine, name: str) -> dict[tuple[int, ...], dict[str, Any]]:

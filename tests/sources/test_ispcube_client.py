@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from emerald_cli.lab.billing import build_billing
-from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.saas import LabClock
 from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError, Timeout, Unreachable
@@ -16,35 +14,6 @@ from emerald_cli.sources.ispcube import ISPCubeClient
 from tests.sources.conftest import API_KEY, CLIENT_ID, PASSWORD, USERNAME
 
 Make = Callable[..., ISPCubeClient]
-
-
-def test_one_sync_of_a_3000_connection_tenant_costs_ten_requests() -> None:
-    base = len(build_billing(build_fleet(seed=7, routers=3, secrets=20)).connections)
-    billing = build_billing(
-        build_fleet(seed=7, routers=3, secrets=20), customers=2400, extra_connections=3000 - base
-    )
-
-    with (
-        ISPCubeLab(billing, API_KEY, CLIENT_ID, USERNAME, PASSWORD) as lab,
-        ISPCubeClient(lab.url, API_KEY, CLIENT_ID, USERNAME, PASSWORD, page_size=500) as client,
-    ):
-        customers = client.customers()
-        connections = client.connections()
-        plans = client.plans()
-        nodes = client.nodes()
-
-    assert (len(customers), len(connections), len(plans), len(nodes)) == (2400, 3000, 4, 5)
-    assert customers == billing.customers
-    assert connections == billing.connections
-    # 1 token + 5 customer pages (4 full, 1 short) + one each for the others.
-    assert client.requests_made == 9
-    assert dict(lab.requests) == {
-        "/api/sanctum/token": 1,
-        "/api/customers/customers_list": 5,
-        "/api/connections/connections_list": 1,
-        "/api/plans/plans_list": 1,
-        "/api/nodes/nodes_list": 1,
-    }
 
 
 def test_token_and_data_requests_carry_the_documented_headers(
