@@ -309,13 +309,31 @@ def test_a_login_without_a_token_stops_the_run(engine, ispcube: ISPCubeLab):
     assert ispcube.request_count("token") == 1
 
 
-def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab):
-    ispcube.expire_token_after = 2
+def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab, billing: Billing):
+    ispcube.expire_token_after = 3
 
-    run = sync_ispcube(engine, ispcube_account(ispcube))
+    run = sync_ispcube(engine, ispcube_account(ispcube, page_size=50))
 
     assert run.report.status == "ok"
-    assert ispcube.tokens_issued >= 2
+    # The first token serves plans, nodes and the first page of customers (50 of 62); the
+    # second page is refused, and asked again after a second login, which serves the rest.
+    assert {t.name: t.detail["requests"] for t in run.report.targets} == {
+        "plans": 2,
+        "nodes": 1,
+        "customers": 4,
+        "connections": 1,
+    }
+    assert ispcube.tokens_issued == ispcube.request_count("token") == 2
+    assert {name: ispcube.request_count(name) for name in ispcube.paths} == {
+        "token": 2,
+        "customers": 3,
+        "connections": 1,
+        "plans": 1,
+        "nodes": 1,
+    }
+    assert sorted(table(engine, "customers", "customer_id")) == sorted(
+        row["id"] for row in billing.customers
+    )
 
 
 def test_requests_per_run_are_recorded(engine, ispcube: ISPCubeLab, billing: Billing):
