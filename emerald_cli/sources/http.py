@@ -299,13 +299,7 @@ class JsonTransport:
         return REDACTOR.scrub(text)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        exponential = tenacity.wait_exponential(
-            multiplier=self.policy.backoff, max=self.policy.backoff_max
-        )
-        backoff = exponential(state) + random.uniform(0, self.policy.backoff)
-        if not self._hint:
-            return backoff
-        return min(self._hint, max(self.policy.retry_after_max, backoff))
+        return retry_wait(self.policy, state.attempt_number, self._hint)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -321,6 +315,19 @@ class JsonTransport:
             state.attempt_number,
             wait,
         )
+
+
+def retry_wait(policy: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (from 1): the vendor's Retry-After
+    when it sent one, cut to `retry_after_max` or the backoff, whichever is longer; else the
+    backoff, doubling per attempt up to `backoff_max`, plus jitter so that clients failing
+    together do not retry together."""
+    doublings = min(attempt - 1, 64)  # past that any backoff_max is reached; 2.0**1024 overflows
+    backoff = min(policy.backoff * 2.0**doublings, policy.backoff_max)
+    backoff += random.uniform(0, policy.backoff)
+    if not retry_after:
+        return backoff
+    return min(retry_after, max(policy.retry_after_max, backoff))
 
 
 def _json(body: bytes) -> Any:
