@@ -31,7 +31,7 @@ class ISPCubeAccount:
     client_id: str
     username: str
     password: str = field(repr=False)
-    page_size: int = 500
+    page_size: int = 1000
     max_customers: int = 100_000
     zone: str = DEFAULT_ZONE
     timeout: float = 120.0
@@ -121,7 +121,7 @@ def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
     _check_url(values["url"], origins["url"])
     return ISPCubeAccount(
         **values,
-        page_size=_positive_int(config_path, "ispcube", table, "page_size", 500),
+        page_size=_positive_int(config_path, "ispcube", table, "page_size", 1000),
         max_customers=_positive_int(config_path, "ispcube", table, "max_customers", 100_000),
         zone=_zone(config_path, "ispcube", table),
         timeout=_seconds(config_path, "ispcube", table),

@@ -107,13 +107,16 @@ def serve(
         int, typer.Option(min=1, help="SmartOLT calls allowed per hour.")
     ] = 1000,
     smartolt_limit_answer: Annotated[
-        str, typer.Option(help="How SmartOLT refuses over its limits: 429 or 200.")
+        str,
+        typer.Option(
+            help="How SmartOLT refuses over its limits: 429 or 403 with Retry-After, or 200."
+        ),
     ] = "429",
 ) -> None:
     """Serve lab routers, ISPCube and SmartOLT until Ctrl-C; print the settings to use them."""
     faults = [parse_fault(text) for text in fault or []]
-    if smartolt_limit_answer not in ("429", "200"):
-        raise UsageError("--smartolt-limit-answer is 429 or 200")
+    if smartolt_limit_answer not in ("429", "403", "200"):
+        raise UsageError("--smartolt-limit-answer is 429, 403 or 200")
     fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
     billing = build_billing(fleet, customers=customers)
     if connections is not None:

@@ -66,11 +66,13 @@ class LabClock:
 
 @dataclass
 class Fault:
-    """A fault injected at one path: `mode` from FAULT_MODES; `times` left (None = always)."""
+    """A fault injected at one path: `mode` from FAULT_MODES; `times` left (None = always);
+    `retry_after` seconds, sent as Retry-After with a `status` answer when set."""
 
     mode: str
     status: int = 500
     times: int | None = None
+    retry_after: int | None = None
 
 
 @dataclass
@@ -164,13 +166,21 @@ class LabServer:
         self.stop()
 
     def fault(
-        self, endpoint: str, mode: str, *, status: int = 500, times: int | None = None
+        self,
+        endpoint: str,
+        mode: str,
+        *,
+        status: int = 500,
+        times: int | None = None,
+        retry_after: int | None = None,
     ) -> None:
         """Inject `mode` at `endpoint` (a short name from `paths`, or a path)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; choose from {FAULT_MODES}")
         with self._lock:
-            self._faults[self.paths.get(endpoint, endpoint)] = Fault(mode, status, times)
+            self._faults[self.paths.get(endpoint, endpoint)] = Fault(
+                mode, status, times, retry_after
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -222,7 +232,10 @@ class LabServer:
             handler.close_connection = True
             return
         if fault is not None and mode == "status":
-            _write(handler, self.error_reply(fault.status))
+            reply = self.error_reply(fault.status)
+            if fault.retry_after is not None:
+                reply.headers["Retry-After"] = str(fault.retry_after)
+            _write(handler, reply)
             return
 
         reply = self.route(request, fault)

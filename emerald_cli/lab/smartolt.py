@@ -56,7 +56,8 @@ class SmartOLTLab(LabServer):
 
     Every call spends one token of the hourly budget and of the burst bucket; a full export
     (get_all_onus_details without `page`) also one of its own small hourly bucket. Over a
-    limit the answer is 429 + Retry-After or, with rate_limit_style "200", a 200 with
+    limit the answer is 429 + Retry-After or, with rate_limit_style "403", 403 + Retry-After
+    (a form SmartOLT also uses), or, with "200", a 200 with
     {"status": false, "error": "...hourly limit..."}.
 
     Signal rows carry the ONU's SN and PON position, as in the reference sample; with
@@ -78,7 +79,7 @@ class SmartOLTLab(LabServer):
         full_export_per_hour: int = 15,
         hourly_budget: int = 1000,
         burst_per_s: int = 15,
-        rate_limit_style: Literal["429", "200"] = "429",
+        rate_limit_style: Literal["429", "403", "200"] = "429",
         clock: Clock = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -148,7 +149,8 @@ class SmartOLTLab(LabServer):
         body = {"status": False, "error": text}
         if self.rate_limit_style == "200":
             return LabReply.json(200, body)
-        return LabReply.json(429, body, {"Retry-After": str(max(1, math.ceil(wait)))})
+        retry_after = str(max(1, math.ceil(wait)))
+        return LabReply.json(int(self.rate_limit_style), body, {"Retry-After": retry_after})
 
     def _onu_page(self, request: LabRequest) -> LabReply:
         page = _number(request.query.get("page"))

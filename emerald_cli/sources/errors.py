@@ -83,6 +83,13 @@ class AuthFailed(SourceError):
     stops_source_by_default = True
 
 
+class Forbidden(AuthFailed):
+    """HTTP 403: the service refuses this caller this call; a new token would be refused alike.
+
+    A token-based client must not log in again for it, as it does after a 401.
+    """
+
+
 class RateLimited(SourceError):
     """The vendor's rate limit for `method` was reached; call again after `retry_after`.
 

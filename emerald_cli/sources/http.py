@@ -27,6 +27,7 @@ from emerald_cli.logs import REDACTOR
 from emerald_cli.sources.errors import (
     ApiError,
     AuthFailed,
+    Forbidden,
     RateLimited,
     SourceError,
     Timeout,
@@ -249,12 +250,15 @@ class JsonTransport:
             return
 
         detail = self._detail(reply.body)
+        # SmartOLT answers its limits with 403 as well as 429; the Retry-After tells them apart
+        # from a refused key, and waiting, not new credentials, is what helps.
+        if status == 429 or (status == 403 and "Retry-After" in reply.headers):
+            raise self._rate_limited(path, reply)
         if status in (401, 403):
-            raise AuthFailed(
+            refused = Forbidden if status == 403 else AuthFailed
+            raise refused(
                 f"{self.vendor} refused the request ({status} at {path}): {self.auth_hint}"
             )
-        if status == 429:
-            raise self._rate_limited(path, reply)
         if status >= 500:
             self._hint = _retry_after_seconds(reply.headers)
             raise ApiError(
@@ -285,8 +289,8 @@ class JsonTransport:
         return RateLimited(
             method,
             until,
-            message=f"{self.vendor} rate limit reached for {method} (429 at {path}): "
-            f"calls stopped; try again after {_when(until)} or poll less often",
+            message=f"{self.vendor} rate limit reached for {method} ({reply.status} at "
+            f"{path}): calls stopped; try again after {_when(until)} or poll less often",
             retryable=retryable,
         )
 
@@ -324,13 +328,7 @@ class JsonTransport:
         return REDACTOR.scrub(text)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        exponential = tenacity.wait_exponential(
-            multiplier=self.policy.backoff, max=self.policy.backoff_max
-        )
-        backoff = exponential(state) + random.uniform(0, self.policy.backoff)
-        if not self._hint:
-            return backoff
-        return min(self._hint, max(self.policy.retry_after_max, backoff))
+        return retry_wait(self.policy, state.attempt_number, self._hint)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -346,6 +344,19 @@ class JsonTransport:
             state.attempt_number,
             wait,
         )
+
+
+def retry_wait(policy: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (from 1): the vendor's Retry-After
+    when it sent one, cut to `retry_after_max` or the backoff, whichever is longer; else the
+    backoff, doubling per attempt up to `backoff_max`, plus jitter so that clients failing
+    together do not retry together."""
+    doublings = min(attempt - 1, 64)  # past that any backoff_max is reached; 2.0**1024 overflows
+    backoff = min(policy.backoff * 2.0**doublings, policy.backoff_max)
+    backoff += random.uniform(0, policy.backoff)
+    if not retry_after:
+        return backoff
+    return min(retry_after, max(policy.retry_after_max, backoff))
 
 
 def _json(body: bytes) -> Any:

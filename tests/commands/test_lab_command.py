@@ -19,13 +19,19 @@ from emerald_cli.cli import app
 START_S = 60
 
 
+@pytest.fixture(params=["429", "403"])
+def limit_answer(request: pytest.FixtureRequest) -> str:
+    """The status the lab's SmartOLT answers over its limit with (both carry Retry-After)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+def served(tmp_path: Path, limit_answer: str) -> Iterator[dict[str, str]]:
     """A `lab serve` process with a SmartOLT fault; the variables it printed."""
     command = [
         sys.executable, "-m", "emerald_cli", "lab", "serve", "--base-port", "0",
         "--routers", "2", "--secrets", "5", "--fault", "smartolt:olts:status=502",
-        "--smartolt-budget", "3",
+        "--smartolt-budget", "3", "--smartolt-limit-answer", limit_answer,
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -53,7 +59,9 @@ def served(tmp_path: Path) -> Iterator[dict[str, str]]:
             raise
 
 
-def test_lab_serve_applies_its_faults_and_limits(served: dict[str, str], tmp_path: Path):
+def test_lab_serve_applies_its_faults_and_limits(
+    served: dict[str, str], limit_answer: str, tmp_path: Path
+):
     url, headers = served["EMERALD_SMARTOLT_URL"], {"X-Token": served["EMERALD_SMARTOLT_TOKEN"]}
 
     olts = requests.get(f"{url}/system/get_olts", headers=headers, timeout=10)
@@ -62,7 +70,9 @@ def test_lab_serve_applies_its_faults_and_limits(served: dict[str, str], tmp_pat
     ]
 
     assert olts.status_code == 502
-    assert [answer.status_code for answer in statuses] == [200, 200, 200, 429]  # 3 calls an hour
+    # 3 calls an hour
+    assert [answer.status_code for answer in statuses] == [200, 200, 200, int(limit_answer)]
+    assert int(statuses[-1].headers["Retry-After"]) > 0
     assert (tmp_path / "lab-inventory.toml").is_file()
     assert (tmp_path / "lab-findings.json").is_file()
 

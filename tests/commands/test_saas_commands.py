@@ -251,6 +251,13 @@ def test_a_locked_sqlite_file_is_one_line_and_exit_one(labs, monkeypatch, tmp_pa
     ]
 
 
+def test_config_show_gives_the_ispcube_paging_defaults(labs: Labs):
+    shown = runner.invoke(app, ["config", "show", "--json"])
+
+    ispcube = json.loads(shown.stdout)["accounts"]["ispcube"]
+    assert (ispcube["page_size"], ispcube["max_customers"]) == (1000, 100_000)
+
+
 def test_config_show_gives_the_login_ispcube_nodes_get(labs: Labs, monkeypatch):
     shown = runner.invoke(app, ["config", "show", "--json"])
     monkeypatch.delenv("EMERALD_ROUTER_USERNAME")

@@ -23,6 +23,8 @@ from emerald_cli.store import schema
 
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
 POSITION = ("olt_id", "board", "port", "onu")
+HOURLY_RUNS_A_MONTH = 24 * 30
+ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION = 2.5
 
 
 @pytest.fixture
@@ -269,6 +271,35 @@ def test_a_login_that_fails_stops_the_run_after_its_retries(
     assert table(engine, "customers", "customer_id") == before
 
 
+def test_a_403_fails_its_stream_once_and_lets_the_others_run(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    """A 403 is the API user's permission: no new login, no retry, one clear line."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = table(engine, "customers", "customer_id")
+    billing.customers[0]["name"] = "MUST NOT ARRIVE"
+    ispcube.fault("customers", "status", status=403)
+    ispcube.reset_counts()
+
+    run = sync_ispcube(engine, ispcube_account(ispcube, retries=2))
+
+    assert statuses(run.report) == {
+        "plans": "ok",
+        "nodes": "ok",
+        "customers": "auth_failed",
+        "connections": "ok",
+    }
+    customers = {t.name: t for t in run.report.targets}["customers"]
+    assert customers.error == (
+        f"ISPCube refused /customers/customers_list to API user {USER!r} (403): the user "
+        "lacks permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+        "that has it"
+    )
+    assert (customers.detail["requests"], customers.detail["retries"]) == (1, 0)
+    assert (ispcube.request_count("customers"), ispcube.request_count("token")) == (1, 1)
+    assert table(engine, "customers", "customer_id") == before
+
+
 def test_a_login_without_a_token_stops_the_run(engine, ispcube: ISPCubeLab):
     ispcube.fault("token", "html_200")
 
@@ -278,23 +309,63 @@ def test_a_login_without_a_token_stops_the_run(engine, ispcube: ISPCubeLab):
     assert ispcube.request_count("token") == 1
 
 
-def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab):
-    ispcube.expire_token_after = 2
+def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab, billing: Billing):
+    ispcube.expire_token_after = 3
 
-    run = sync_ispcube(engine, ispcube_account(ispcube))
+    run = sync_ispcube(engine, ispcube_account(ispcube, page_size=50))
 
     assert run.report.status == "ok"
-    assert ispcube.tokens_issued >= 2
+    # The first token serves plans, nodes and the first page of customers (50 of 62); the
+    # second page is refused, and asked again after a second login, which serves the rest.
+    assert {t.name: t.detail["requests"] for t in run.report.targets} == {
+        "plans": 2,
+        "nodes": 1,
+        "customers": 4,
+        "connections": 1,
+    }
+    assert ispcube.tokens_issued == ispcube.request_count("token") == 2
+    assert {name: ispcube.request_count(name) for name in ispcube.paths} == {
+        "token": 2,
+        "customers": 3,
+        "connections": 1,
+        "plans": 1,
+        "nodes": 1,
+    }
+    assert sorted(table(engine, "customers", "customer_id")) == sorted(
+        row["id"] for row in billing.customers
+    )
 
 
 def test_requests_per_run_are_recorded(engine, ispcube: ISPCubeLab, billing: Billing):
     run = sync_ispcube(engine, ispcube_account(ispcube, page_size=25))
 
     requests = {t.name: t.detail["requests"] for t in run.report.targets}
-    pages = -(-len(billing.customers) // 25) + (len(billing.customers) % 25 == 0)
     # One login (made by the first stream), one call per listing, customers page by page
-    # until an empty page.
-    assert requests == {"plans": 2, "nodes": 1, "customers": pages + 1, "connections": 1}
+    # until a page shorter than the one before: 25 + 25 + 12.
+    assert len(billing.customers) == 62
+    assert requests == {"plans": 2, "nodes": 1, "customers": 3, "connections": 1}
+
+
+def test_an_hourly_sync_of_a_3000_connection_tenant_keeps_within_ispcubes_allowance(engine):
+    """ISPCube allows about 2.5 requests per active connection a month. The worst realistic
+    tenant has a customer per connection; synced hourly, it runs 720 times a month."""
+    base = len(build_billing(build_fleet(seed=11, routers=3, secrets=20)).connections)
+    billing = build_billing(
+        build_fleet(seed=11, routers=3, secrets=20), customers=3000, extra_connections=3000 - base
+    )
+    with ISPCubeLab(billing, API_KEY, CLIENT_ID, USER, PASSWORD) as lab:
+        run = sync_ispcube(engine, ispcube_account(lab, timeout=30.0))
+
+    assert run.report.status == "ok"
+    assert (len(billing.customers), len(billing.connections)) == (3000, 3000)
+    requests = {t.name: t.detail["requests"] for t in run.report.targets}
+    # The login (made by the first stream) and one call per listing; at the default page size
+    # three whole pages of 1,000 customers, then the empty page that proves the end.
+    assert requests == {"plans": 2, "nodes": 1, "customers": 4, "connections": 1}
+    assert sum(lab.requests.values()) == sum(requests.values()) == 8
+    per_connection = sum(requests.values()) * HOURLY_RUNS_A_MONTH / len(billing.connections)
+    assert per_connection == 1.92
+    assert per_connection <= ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION
 
 
 def by_position(engine: sa.Engine, name: str) -> dict[tuple[int, ...], dict[str, Any]]:
@@ -376,7 +447,7 @@ def test_signal_rows_without_a_position_are_placed_by_their_onu(engine, billing:
     )
 
 
-@pytest.mark.parametrize("style", ["429", "200"])
+@pytest.mark.parametrize("style", ["429", "403", "200"])
 def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style: str):
     with SmartOLTLab(billing, TOKEN, rate_limit_style=style) as lab:
         sync_smartolt(engine, smartolt_account(lab))
@@ -391,8 +462,14 @@ def test_rate_limit_stops_calling_and_keeps_data(engine, billing: Billing, style
     assert statuses(run.report)["onu_statuses"] == "rate_limited"
     assert statuses(run.report)["onu_signals"] == "rate_limited"
     assert calls_after_limit == 1
-    limited = {t.name: t for t in run.report.targets}["onus"]
+    targets = {t.name: t for t in run.report.targets}
+    limited = targets["onus"]
     assert limited.retry_after is not None
+    assert (limited.error or "").startswith("SmartOLT rate limit reached for get_all_onus_details")
+    for later in ("onu_statuses", "onu_signals"):
+        assert (targets[later].error or "").startswith(
+            "not called: the rate limit of get_all_onus_details was reached; try again after"
+        )
     assert by_position(engine, "onus") == before
 
 

@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from emerald_cli.lab.billing import build_billing
-from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.saas import LabClock
 from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError, Timeout, Unreachable
@@ -16,35 +14,6 @@ from emerald_cli.sources.ispcube import ISPCubeClient
 from tests.sources.conftest import API_KEY, CLIENT_ID, PASSWORD, USERNAME
 
 Make = Callable[..., ISPCubeClient]
-
-
-def test_one_sync_of_a_3000_connection_tenant_costs_ten_requests() -> None:
-    base = len(build_billing(build_fleet(seed=7, routers=3, secrets=20)).connections)
-    billing = build_billing(
-        build_fleet(seed=7, routers=3, secrets=20), customers=2400, extra_connections=3000 - base
-    )
-
-    with (
-        ISPCubeLab(billing, API_KEY, CLIENT_ID, USERNAME, PASSWORD) as lab,
-        ISPCubeClient(lab.url, API_KEY, CLIENT_ID, USERNAME, PASSWORD, page_size=500) as client,
-    ):
-        customers = client.customers()
-        connections = client.connections()
-        plans = client.plans()
-        nodes = client.nodes()
-
-    assert (len(customers), len(connections), len(plans), len(nodes)) == (2400, 3000, 4, 5)
-    assert customers == billing.customers
-    assert connections == billing.connections
-    # 1 token + 6 customer pages (4 full, 1 short, 1 empty) + one each for the others.
-    assert client.requests_made == 10
-    assert dict(lab.requests) == {
-        "/api/sanctum/token": 1,
-        "/api/customers/customers_list": 6,
-        "/api/connections/connections_list": 1,
-        "/api/plans/plans_list": 1,
-        "/api/nodes/nodes_list": 1,
-    }
 
 
 def test_token_and_data_requests_carry_the_documented_headers(
@@ -79,15 +48,35 @@ def test_nodes_in_a_data_envelope_are_accepted(ispcube: Make, ispcube_lab: ISPCu
     assert ispcube().nodes() == ispcube_lab.billing.nodes
 
 
-def test_a_server_that_caps_limit_still_yields_every_customer(
-    ispcube: Make, ispcube_lab: ISPCubeLab
+@pytest.mark.parametrize(
+    ("page_size", "page_limit", "requests", "last_offset"),
+    [
+        pytest.param(20, None, 4, 60, id="short-last-page"),  # 20 + 20 + 20 + 2
+        pytest.param(31, None, 3, 62, id="whole-pages"),  # 31 + 31 + an empty page
+        pytest.param(100, None, 2, 62, id="first-page-short-of-limit"),  # 62 + an empty page
+        pytest.param(100, 25, 3, 50, id="server-caps-limit"),  # 25 + 25 + 12
+    ],
+)
+def test_customer_pages_end_at_an_empty_page_or_one_shorter_than_the_last(
+    ispcube: Make,
+    ispcube_lab: ISPCubeLab,
+    page_size: int,
+    page_limit: int | None,
+    requests: int,
+    last_offset: int,
 ) -> None:
-    ispcube_lab.page_limit = 25
+    """The page before tells the server's real page size, whatever it made of `limit`: ending
+    at a first page shorter than `limit` would drop the customers of a server that caps it."""
+    ispcube_lab.page_limit = page_limit
 
-    customers = ispcube(page_size=100).customers()
+    customers = ispcube(page_size=page_size).customers()
 
+    assert len(ispcube_lab.billing.customers) == 62
     assert customers == ispcube_lab.billing.customers
-    assert ispcube_lab.request_count("customers") == 4  # 25 + 25 + 14 + an empty page
+    assert ispcube_lab.request_count("customers") == requests
+    last = ispcube_lab.last_request("customers")
+    assert last is not None
+    assert last.query == {"limit": str(page_size), "offset": str(last_offset)}
 
 
 def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
@@ -100,9 +89,9 @@ def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
     customers = client.customers()
 
     assert customers == ispcube_lab.billing.customers
-    # 62 customers: pages at offsets 0, 20, 40, 60, 62. The first token served plans and two
-    # pages; the third page is refused, then asked again with a second token.
-    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (2, 6)
+    # 62 customers: pages at offsets 0, 20, 40, 60, the last short. The first token served
+    # plans and two pages; the third page is refused, then asked again with a second token.
+    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (2, 5)
 
 
 def test_a_token_past_its_lifetime_is_renewed(ispcube: Make, billing: object) -> None:
@@ -134,6 +123,41 @@ def test_a_fresh_token_refused_again_raises_auth_failed(
         "EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
     )
     assert client.requests_made == 4  # login, 401, login, 401
+
+
+def test_a_403_on_a_data_call_is_auth_failed_without_a_new_login(
+    ispcube: Make, ispcube_lab: ISPCubeLab
+) -> None:
+    """Unlike a 401, a 403 is the API user's permission: a fresh token is refused alike."""
+    ispcube_lab.fault("customers", "status", status=403)
+    client = ispcube()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.customers()
+
+    error = caught.value
+    assert (error.status, error.retryable, error.stops_source) == ("auth_failed", False, False)
+    assert str(error) == (
+        f"ISPCube refused /customers/customers_list to API user {USERNAME!r} (403): the user "
+        "lacks permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+        "that has it"
+    )
+    assert (ispcube_lab.tokens_issued, ispcube_lab.request_count("customers")) == (1, 1)
+    assert client.requests_made == 2  # login, 403
+
+
+def test_a_403_at_login_names_its_status(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:
+    ispcube_lab.fault("token", "status", status=403)
+    client = ispcube()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.plans()
+
+    assert str(caught.value) == (
+        "ISPCube rejected the credentials (403 at /sanctum/token): check "
+        "EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+    )
+    assert (caught.value.stops_source, client.requests_made) == (True, 1)
 
 
 @pytest.mark.parametrize("wrong", ["api_key", "client_id", "username", "password"])

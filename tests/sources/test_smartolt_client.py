@@ -125,10 +125,52 @@ def test_full_export_limit_answered_429_stops_the_client(smartolt: Make, billing
     assert (client.requests_made, lab.rate_limited_answers) == (3, 1)
 
 
+def test_hourly_limit_answered_403_with_retry_after_is_a_rate_limit(
+    smartolt: Make, billing: Billing
+) -> None:
+    """SmartOLT also answers its limits with 403 + Retry-After: not a refused key."""
+    error, client = _refused(
+        smartolt, billing, ["statuses", "signals", "olts"], style="403", hourly_budget=2
+    )
+
+    before = datetime.now(UTC)
+    assert (error.status, error.method, error.retryable, error.stops_source) == (
+        "rate_limited",
+        "get_olts",
+        False,
+        True,
+    )
+    assert error.retry_after is not None
+    # A budget of 2 an hour gives one call back every 1,800 s.
+    assert before + timedelta(seconds=1790) < error.retry_after < before + timedelta(seconds=1810)
+    assert str(error) == (
+        "SmartOLT rate limit reached for get_olts (403 at /system/get_olts): calls stopped; "
+        f"try again after {error.retry_after.isoformat(timespec='seconds')} or poll less often"
+    )
+    assert client.requests_made == 3
+
+
+def test_a_403_without_retry_after_stays_auth_failed(
+    smartolt: Make, smartolt_lab: SmartOLTLab
+) -> None:
+    smartolt_lab.fault("signals", "status", status=403)
+    client = smartolt()
+
+    with pytest.raises(AuthFailed) as caught:
+        client.signals()
+
+    assert (caught.value.status, caught.value.retryable) == ("auth_failed", False)
+    assert str(caught.value) == (
+        "SmartOLT refused the request (403 at /onu/get_onus_signals): check "
+        "EMERALD_SMARTOLT_TOKEN (the API key from Settings → API key)"
+    )
+    assert client.requests_made == 1
+
+
 def test_hourly_limit_answered_200_surfaces_as_rate_limited(
     smartolt: Make, billing: Billing
 ) -> None:
-    error, client = _refused_200(
+    error, client = _refused(
         smartolt, billing, ["statuses", "signals", "statuses"], hourly_budget=2
     )
 
@@ -143,12 +185,13 @@ def test_hourly_limit_answered_200_surfaces_as_rate_limited(
     assert client.requests_made == 3
 
 
-def _refused_200(
-    smartolt: Make, billing: Billing, calls: list[str], **limits: int
+def _refused(
+    smartolt: Make, billing: Billing, calls: list[str], style: str = "200", **limits: int
 ) -> tuple[RateLimited, SmartOLTClient]:
-    """The RateLimited that the last of `calls` meets on a lab answering limits with a 200."""
+    """The RateLimited that the last of `calls` meets on a lab answering limits in `style`
+    (a 200 by default), on a clock that stands still."""
     with SmartOLTLab(
-        billing, SMARTOLT_TOKEN, rate_limit_style="200", clock=LabClock(), **limits
+        billing, SMARTOLT_TOKEN, rate_limit_style=style, clock=LabClock(), **limits
     ) as lab:
         client = smartolt(base_url=lab.url)
         for call in calls[:-1]:
@@ -195,15 +238,18 @@ def test_rate_limits_that_go_on_stop_the_calls(billing: Billing) -> None:
 def test_a_burst_answered_200_is_a_rate_limit_for_a_minute(
     smartolt: Make, billing: Billing
 ) -> None:
-    error, _ = _refused_200(smartolt, billing, ["olts", "olts"], burst_per_s=1)
+    error, _ = _refused(smartolt, billing, ["olts", "olts"], burst_per_s=1)
 
     before = datetime.now(UTC)
     assert timedelta(seconds=50) < error.retry_after - before <= timedelta(minutes=1)
     assert "try again in a minute, or set [smartolt] full_export = true" in str(error)
 
 
-def test_a_short_retry_after_is_waited_for_once(smartolt: Make, billing: Billing) -> None:
-    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=2) as lab:
+@pytest.mark.parametrize("style", ["429", "403"])
+def test_a_short_retry_after_is_waited_for_once(
+    smartolt: Make, billing: Billing, style: str
+) -> None:
+    with SmartOLTLab(billing, SMARTOLT_TOKEN, burst_per_s=2, rate_limit_style=style) as lab:
         client = smartolt(base_url=lab.url)
 
         rows = [client.statuses(), client.signals(), client.olts()]

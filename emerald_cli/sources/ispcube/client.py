@@ -1,8 +1,9 @@
 """ISPCube's REST API as raw JSON records: token, paging, one re-login, retries.
 
 Records come back exactly as ISPCube sent them; `records.py` types them. Paging stops on an
-empty page rather than a short one, because the largest `limit` ISPCube honours is unknown and a
-server that quietly caps it would otherwise end the listing early.
+empty page, or on a page shorter than the one before it, never on a first page shorter than
+`limit`: the largest `limit` ISPCube honours is unknown, and a server that quietly caps it
+would otherwise end the listing early, and the customers it never sent would be marked removed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Self
 
 import requests
 
-from emerald_cli.sources.errors import ApiError, AuthFailed, SourceError
+from emerald_cli.sources.errors import ApiError, AuthFailed, Forbidden, SourceError
 from emerald_cli.sources.http import JsonTransport, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class ISPCubeClient:
         username: str,
         password: str,
         *,
-        page_size: int = 500,
+        page_size: int = 1000,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         retries: int = 3,
@@ -116,9 +117,10 @@ class ISPCubeClient:
                 headers=headers,
                 json_body={"username": self.username, "password": self._password},
             )
-        except AuthFailed:
+        except AuthFailed as error:
+            status = 403 if isinstance(error, Forbidden) else 401
             raise AuthFailed(
-                f"{VENDOR} rejected the credentials (401 at {LOGIN_PATH}): {CREDENTIALS_HINT}"
+                f"{VENDOR} rejected the credentials ({status} at {LOGIN_PATH}): {CREDENTIALS_HINT}"
             ) from None
         except SourceError as error:
             # Every later call needs a token too: a run that logged in again for each stream
@@ -161,24 +163,27 @@ class ISPCubeClient:
         return self._array(NODES_PATH, body)
 
     def _paged(self, path: str) -> Iterator[list[dict[str, Any]]]:
+        """The pages of `path`. A full page is as long as the one before it (the server's
+        real page size, whatever it made of `limit`), so a shorter one is the last."""
         received = 0
         previous: list[Any] | None = None
-        for page_number in range(self.max_pages):
+        for requests_made in range(1, self.max_pages + 1):
             params = {"limit": self.page_size, "offset": received}
             page = self._array(path, self._get(path, params))
-            if not page:
-                logger.debug(
-                    "vendor=ispcube path=%s pages=%d rows=%d", path, page_number, received
-                )
-                return
-
             if page == previous:
                 raise ApiError(
                     f"{VENDOR} returned the same page twice at {path} (offset {received}): "
                     "it ignores offset; report it to ISPCube"
                 )
-            yield page
-            received += len(page)
+            if page:
+                yield page
+                received += len(page)
+
+            if not page or (previous is not None and len(page) < len(previous)):
+                logger.debug(
+                    "vendor=ispcube path=%s requests=%d rows=%d", path, requests_made, received
+                )
+                return
             previous = page
 
         raise ApiError(
@@ -188,20 +193,38 @@ class ISPCubeClient:
         )
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        # A 401 mid-run means the token expired: log in again once, then retry once.
+        # A 401 mid-run means the token expired: log in again once, then retry once. A 403 is
+        # the API user's permission, which no new token changes.
         if self._token is None:
             self.login()
         try:
-            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+            return self._data(path, params)
+        except Forbidden:
+            raise
         except AuthFailed:
             logger.info("vendor=ispcube path=%s status=auth_failed action=relogin", path)
 
         self.login()
         try:
-            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+            return self._data(path, params)
+        except Forbidden:
+            raise
         except AuthFailed:
             raise AuthFailed(
                 f"{VENDOR} refused a fresh token at {path} (401): {CREDENTIALS_HINT}"
+            ) from None
+
+    def _data(self, path: str, params: dict[str, Any] | None) -> Any:
+        """One data call with the current token. A 403 does not stop the other streams: a
+        user refused one endpoint may still be allowed the others."""
+        try:
+            return self._transport.call("GET", path, params=params, headers=self._data_headers())
+        except Forbidden:
+            raise Forbidden(
+                f"{VENDOR} refused {path} to API user {self.username!r} (403): the user lacks "
+                "permission for it; grant it in ISPCube or set EMERALD_ISPCUBE_USER to a user "
+                "that has it",
+                stops_source=False,
             ) from None
 
     def _array(self, path: str, body: Any) -> list[dict[str, Any]]:
