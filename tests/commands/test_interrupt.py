@@ -35,7 +35,7 @@ def test_stopped_sync_is_interrupted_and_unlocked(
     finally:
         world.lab.stop()
 
-    assert sync.returncode == 130
+    assert sync.returncode == 130, _log_tail(tmp_path, stderr)
     assert "interrupted" in stderr
     [run] = runs.list_runs(engine)
     assert (run["status"], run["error"]) == ("interrupted", "stopped by Ctrl-C or SIGTERM")
@@ -61,6 +61,13 @@ def _start_sync(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _log_tail(tmp_path: Path, stderr: str) -> str:
+    """What the stopped sync said, and the end of its log file, for a failure to show."""
+    log = tmp_path / "home" / "emerald.log"
+    tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+    return "\n".join([f"stderr: {stderr}", *tail])
 
 
 def _wait_for_polled(engine, names: set[str], seconds: float = 30) -> None:
