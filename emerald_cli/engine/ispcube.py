@@ -27,7 +27,7 @@ from emerald_cli.engine.streams import (
 from emerald_cli.sources.ispcube import ISPCubeClient, records
 from emerald_cli.sources.ispcube.records import RouterCandidate
 from emerald_cli.store import schema
-from emerald_cli.store.snapshot import upsert_router
+from emerald_cli.store.routers import upsert_node_router
 
 logger = logging.getLogger(__name__)
 
@@ -130,38 +130,87 @@ def _nodes(rows: list[dict[str, Any]]) -> StreamData:
 def _routers_from_nodes(
     conn: sa.Connection, nodes: list[RouterCandidate], now: datetime
 ) -> dict[str, Any]:
-    """One router per node, named after the node; nodes gone from ISPCube lose their router."""
-    names = _router_names(nodes)
-    for node in nodes:
-        upsert_router(
+    """One router per node, known by the node's id and named after the node; nodes gone from
+    ISPCube lose their router.
+
+    A renamed node renames its router row, which keeps its id and so its secrets, sessions
+    and their history. A name another router already has (an inventory router, or the router
+    of a node ISPCube no longer lists, removed but kept as history) is not taken from it: the
+    node's router gets the node id added to its name, and a warning says so.
+    """
+    routers = schema.routers
+    listed = {node.node_id: node for node in nodes}  # a node listed twice: the last is kept
+    stored = conn.execute(sa.select(routers.c.id, routers.c.name, routers.c.node_id)).all()
+    elsewhere = {row.name: row.id for row in stored if row.node_id not in listed}
+    names = _router_names(list(listed.values()), set(elsewhere))
+    for node in listed.values():
+        if node.name in elsewhere:
+            logger.warning(
+                "node=%d name %r is router id=%d's already: its router is named %r",
+                node.node_id,
+                node.name,
+                elsewhere[node.name],
+                names[node.node_id],
+            )
+
+    current = {row.node_id: row.name for row in stored if row.node_id in listed}
+    renamed = [node_id for node_id, name in current.items() if names[node_id] != name]
+    _park(conn, renamed)
+    for node in listed.values():
+        upsert_node_router(
             conn,
+            source=SOURCE,
+            node_id=node.node_id,
             name=names[node.node_id],
             host=node.host,
             port=node.port,
-            source=SOURCE,
-            node_id=node.node_id,
             now=now,
         )
 
-    routers = schema.routers
     gone = conn.execute(
         routers.update()
         .where(
             routers.c.source == SOURCE,
             routers.c.removed_at.is_(None),
-            routers.c.node_id.not_in([node.node_id for node in nodes]),
+            sa.or_(routers.c.node_id.is_(None), routers.c.node_id.not_in(list(listed))),
         )
         .values(removed_at=now)
     )
-    return {"routers": {"from_nodes": len(nodes), "removed": gone.rowcount}}
-
-
-def _router_names(nodes: list[RouterCandidate]) -> dict[int, str]:
-    """Node comments name the routers; a missing or repeated comment gets the node id added."""
-    counted = Counter(node.name for node in nodes)
     return {
-        node.node_id: node.name
-        if node.name and counted[node.name] == 1
-        else f"{node.name or 'node'}-{node.node_id}"
-        for node in nodes
+        "routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": gone.rowcount}
     }
+
+
+def _park(conn: sa.Connection, node_ids: list[int]) -> None:
+    """Give the routers of these nodes names no router has, until they get their new ones:
+    two nodes that swapped names must not meet on the unique name half way."""
+    routers = schema.routers
+    for node_id in node_ids:
+        conn.execute(
+            routers.update()
+            .where(routers.c.node_id == node_id)
+            .values(name=f"\x1bnode {node_id} being renamed")
+        )
+
+
+def _router_names(nodes: list[RouterCandidate], taken: set[str]) -> dict[int, str]:
+    """Node comments name the routers; a comment that is missing, repeated or `taken` by a
+    router of no listed node gets the node id added (and a number, if that too is taken)."""
+    counted = Counter(node.name for node in nodes)
+    names = {
+        node.node_id: node.name
+        for node in nodes
+        if node.name and counted[node.name] == 1 and node.name not in taken
+    }
+    used = taken | set(names.values())
+    for node in nodes:
+        if node.node_id in names:
+            continue
+        base = f"{node.name or 'node'}-{node.node_id}"
+        name, number = base, 1
+        while name in used:
+            number += 1
+            name = f"{base}-{number}"
+        names[node.node_id] = name
+        used.add(name)
+    return names

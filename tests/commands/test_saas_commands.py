@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
@@ -23,7 +25,7 @@ from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.server import RouterLab
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import database as store_database
-from emerald_cli.store import lock, runs
+from emerald_cli.store import lock, runs, schema
 
 runner = CliRunner()
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "cli-key-123", "77", "api", "cli-pass-456", "tok-789"
@@ -87,6 +89,39 @@ def test_ispcube_nodes_are_the_routers_mikrotik_polls(labs, database_url: str):
         assert polling.exit_code == 0, polling.stderr
         polled = json.loads(polling.stdout)["targets"]
         assert {(t["name"], t["status"]) for t in polled} == everyone
+
+
+def secrets_of_node(database_url: str, node_id: int) -> tuple[int, dict[str, Any]]:
+    """The id of the node's router and its live secrets' first sightings, by secret name."""
+    engine = open_store(database_url)
+    routers, secrets = schema.routers, schema.ppp_secrets
+    with engine.connect() as conn:
+        router_id = conn.execute(
+            sa.select(routers.c.id).where(routers.c.node_id == node_id)
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(secrets.c.name, secrets.c.first_seen_at).where(
+                secrets.c.router_id == router_id, secrets.c.removed_at.is_(None)
+            )
+        ).all()
+    engine.dispose()
+    return router_id, dict(rows)
+
+
+def test_a_renamed_node_is_polled_once_and_keeps_its_history(labs: Labs, database_url: str):
+    invoke(database_url, "sync", "ispcube")
+    invoke(database_url, "sync", "mikrotik")
+    before = secrets_of_node(database_url, 1)
+    labs.billing.node(1)["comment"] = "NODO RENOMBRADO"
+
+    renamed = invoke(database_url, "sync", "ispcube")
+    polled = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert (renamed.exit_code, polled.exit_code) == (0, 0), polled.stderr
+    targets = json.loads(polled.stdout)["targets"]
+    assert sorted(t["name"] for t in targets) == ["NODO RENOMBRADO", "router-001", "router-002"]
+    assert len(before[1]) == 15
+    assert secrets_of_node(database_url, 1) == before
 
 
 def test_sync_all_runs_the_three_sources(labs, database_url: str):
