@@ -108,6 +108,7 @@ def _connections(rows: list[dict[str, Any]]) -> StreamData:
 
 
 def _nodes(rows: list[dict[str, Any]]) -> StreamData:
+    """Every node into `nodes`; the ones a router can be polled from into `routers` too."""
     parsed = records.router_candidates(rows)
     rows_out = [
         {
@@ -120,10 +121,11 @@ def _nodes(rows: list[dict[str, Any]]) -> StreamData:
         }
         for node in parsed.records
     ]
+    pollable = [node for node in parsed.records if node.pollable]
     return StreamData(
         [TableSnapshot("nodes", ("node_id",), rows_out)],
         parsed.skipped,
-        extra_write=lambda conn, now: _routers_from_nodes(conn, parsed.records, now),
+        extra_write=lambda conn, now: _routers_from_nodes(conn, pollable, now),
     )
 
 

@@ -282,7 +282,7 @@ plans = _saas_table(
     *_texts("name", "speed", "comment"),
 )
 
-# Only nodes that name a router (they have an IP) reach this table; see router_candidates().
+# Every node ISPCube lists, whether or not it names a router that can be polled.
 nodes = _saas_table(
     "nodes",
     ("node_id",),

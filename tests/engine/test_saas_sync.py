@@ -151,7 +151,29 @@ def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube:
     ]
     nodes = {t.name: t for t in run.report.targets}["nodes"]
     assert nodes.detail["skipped"] == 1
-    assert "NODO SIN IP" in nodes.detail["skipped_examples"][0]
+    assert nodes.detail["skipped_examples"] == ["node 900 (NODO SIN IP) has no IP"]
+
+
+def test_the_nodes_table_holds_every_node(engine, ispcube: ISPCubeLab):
+    """A node without an IP is stored with the others; only its router is left out."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+
+    nodes = table(engine, "nodes", "node_id")
+    assert sorted(nodes) == [1, 2, 3, 900, 901]
+    shown = ("name", "ip", "port", "port_defaulted", "removed_at")
+    assert {key: nodes[900][key] for key in shown} == {
+        "name": "NODO SIN IP",
+        "ip": None,
+        "port": 8728,
+        "port_defaulted": False,
+        "removed_at": None,
+    }
+    assert json.loads(nodes[900]["raw"]) == {
+        "id": 900,
+        "comment": "NODO SIN IP",
+        "ip": None,
+        "port": "8728",
+    }
 
 
 def routers_of(engine: sa.Engine) -> list[tuple[Any, ...]]:

@@ -159,21 +159,28 @@ def test_plans() -> None:
     ]
 
 
-def test_nodes_become_router_candidates_and_nodes_without_ip_are_skipped() -> None:
+def test_every_node_is_kept_and_one_without_ip_is_reported() -> None:
     raw = sample("ispcube-plans-nodes.json")["GET /nodes/nodes_list"]
     raw = [*raw, {"id": 6, "comment": "NODO RARO", "ip": " 192.0.2.30 ", "port": "None"}]
     raw.append({"id": 7, "comment": "NODO TEXTO", "ip": "192.0.2.40", "port": "8799"})
+    raw.append({"id": 8, "comment": "NODO BLANCO", "ip": "  ", "port": None})
+    raw.append({"id": "", "comment": "NODO SIN ID", "ip": "192.0.2.50", "port": 8728})
 
     result = records.router_candidates(raw)
 
     assert result.records == [
         RouterCandidate(3, "NODO CENTRO", "192.0.2.10", 8728, False, raw=raw[0]),
         RouterCandidate(4, "NODO NORTE", "192.0.2.20", 8728, True, raw=raw[1]),
+        RouterCandidate(5, "NODO SIN IP", None, 8728, False, raw=raw[2]),
         RouterCandidate(6, "NODO RARO", "192.0.2.30", 8728, True, raw=raw[3]),
         RouterCandidate(7, "NODO TEXTO", "192.0.2.40", 8799, False, raw=raw[4]),
+        RouterCandidate(8, "NODO BLANCO", None, 8728, True, raw=raw[5]),
     ]
-    assert [(s.stream, s.reason) for s in result.skipped] == [
-        ("nodes", "node 5 (NODO SIN IP) has no IP")
+    assert [node.pollable for node in result.records] == [True, True, False, True, True, False]
+    assert [(s.stream, s.reason, s.raw) for s in result.skipped] == [
+        ("nodes", "node 5 (NODO SIN IP) has no IP", raw[2]),
+        ("nodes", "node 8 (NODO BLANCO) has no IP", raw[5]),
+        ("nodes", "node without a usable id", raw[6]),
     ]
 
 

@@ -111,7 +111,7 @@ class Plan:
 
 @dataclass(slots=True)
 class RouterCandidate:
-    """A node that names a router to poll.
+    """A node, and the router it names if it gives what a poll needs (`pollable`).
 
     RouterCandidate(node_id=4, name="NODO NORTE", host="192.0.2.20", port=8728,
     port_defaulted=True)
@@ -119,10 +119,14 @@ class RouterCandidate:
 
     node_id: int
     name: str | None
-    host: str
-    port: int
+    host: str | None
+    port: int | None
     port_defaulted: bool
     raw: Raw = field(repr=False)
+
+    @property
+    def pollable(self) -> bool:
+        return self.host is not None and self.port is not None
 
 
 @dataclass
@@ -198,30 +202,32 @@ def plans(rows: Iterable[Raw]) -> Normalised[Plan]:
 def router_candidates(
     rows: Iterable[Raw], default_port: int = DEFAULT_API_PORT
 ) -> Normalised[RouterCandidate]:
-    """Nodes with an IP become routers to poll; a missing or odd port means `default_port`."""
+    """Every node with a usable id; a missing or odd port means `default_port`.
+
+    A node without an IP is among the records (the nodes table keeps every node) and also in
+    `skipped`, since it names no router to poll; a node without a usable id is only skipped.
+    """
     result: Normalised[RouterCandidate] = Normalised()
     for raw in rows:
         node_id = _record_id(raw)
         name = values.text(raw.get("comment"))
-        host = (values.text(raw.get("ip")) or "").strip()
+        host = (values.text(raw.get("ip")) or "").strip() or None
         if node_id is None:
             result.skipped.append(Skipped("nodes", "node without a usable id", raw))
             continue
-        if not host:
-            result.skipped.append(Skipped("nodes", f"node {node_id} ({name}) has no IP", raw))
-            continue
 
         port = _port(raw.get("port"))
-        result.records.append(
-            RouterCandidate(
-                node_id=node_id,
-                name=name,
-                host=host,
-                port=port or default_port,
-                port_defaulted=port is None,
-                raw=raw,
-            )
+        node = RouterCandidate(
+            node_id=node_id,
+            name=name,
+            host=host,
+            port=port or default_port,
+            port_defaulted=port is None,
+            raw=raw,
         )
+        result.records.append(node)
+        if not node.pollable:
+            result.skipped.append(Skipped("nodes", f"node {node_id} ({name}) has no IP", raw))
     return result
 
 
