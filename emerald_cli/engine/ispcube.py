@@ -1,7 +1,7 @@
 """`sync ispcube`: plans, nodes, customers and connections, each stream all-or-nothing.
 
 Nodes are the ISP's routers: after this sync the `routers` table holds one router per node
-with an IP, which `sync mikrotik` polls when it is given no inventory.
+with an IP and a port, which `sync mikrotik` polls when it is given no inventory.
 """
 
 from __future__ import annotations
@@ -38,11 +38,16 @@ def sync_ispcube(
     engine: sa.Engine,
     account: ISPCubeAccount,
     *,
+    default_port: int | None = None,
     trigger: str = "cli",
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> SyncRun:
-    """Read every ISPCube stream and store it; one target per stream in the run history."""
+    """Read every ISPCube stream and store it; one target per stream in the run history.
+
+    `default_port` is the router port of a node that gives none ([defaults] port of the
+    config file); without it such a node gets no router and is reported.
+    """
     client = ISPCubeClient(
         account.url,
         account.api_key,
@@ -57,7 +62,7 @@ def sync_ispcube(
     )
     streams = [
         Stream("plans", client.plans, _plans),
-        Stream("nodes", client.nodes, _nodes),
+        Stream("nodes", client.nodes, lambda rows: _nodes(rows, default_port)),
         Stream(
             "customers",
             lambda: ReadAhead(client.customer_pages()),
@@ -107,9 +112,9 @@ def _connections(rows: list[dict[str, Any]]) -> StreamData:
     return StreamData([TableSnapshot("connections", ("connection_id",), rows_out)], parsed.skipped)
 
 
-def _nodes(rows: list[dict[str, Any]]) -> StreamData:
+def _nodes(rows: list[dict[str, Any]], default_port: int | None) -> StreamData:
     """Every node into `nodes`; the ones a router can be polled from into `routers` too."""
-    parsed = records.router_candidates(rows)
+    parsed = records.router_candidates(rows, default_port)
     rows_out = [
         {
             "node_id": node.node_id,

@@ -124,6 +124,46 @@ def test_a_renamed_node_is_polled_once_and_keeps_its_history(labs: Labs, databas
     assert secrets_of_node(database_url, 1) == before
 
 
+def polled(result: Any) -> list[tuple[str, str]]:
+    assert result.exit_code == 0, result.stderr
+    return sorted((t["name"], t["status"]) for t in json.loads(result.stdout)["targets"])
+
+
+def test_a_node_without_a_port_is_polled_only_on_a_port_from_the_config(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """Its router is made by the next `sync ispcube` (here within `sync all`) after the port
+    is set under [defaults]; until then the node is reported."""
+    port = {endpoint.name: endpoint.port for endpoint in labs.routers.endpoints()}["router-001"]
+    labs.billing.node(2)["port"] = ""
+    config = tmp_path / "emerald.toml"
+    login = f'[defaults]\nusername = "{labs.routers.username}"\n'
+    config.write_text(login + 'password_env = "EMERALD_ROUTER_PASSWORD"\n', encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    reported = invoke(database_url, "sync", "ispcube", "--json")
+    without_port = invoke(database_url, "sync", "mikrotik", "--json")
+    config.write_text(config.read_text(encoding="utf-8") + f"port = {port}\n", encoding="utf-8")
+    everything = invoke(database_url, "sync", "all", "--json")
+
+    nodes = {t["name"]: t for t in json.loads(reported.stdout)["targets"]}["nodes"]
+    assert nodes["detail"]["skipped_examples"] == [
+        "node 2 (router-001) has no port: set the node's port in ISPCube, or port under "
+        "[defaults] in the config file",
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube",
+    ]
+    assert polled(without_port) == [("router-000", "ok"), ("router-002", "ok")]
+    assert everything.exit_code == 0, everything.stderr
+    runs = json.loads(everything.stdout)["runs"]
+    nodes = {t["name"]: t for t in runs[0]["targets"]}["nodes"]
+    assert nodes["detail"]["skipped"] == 1
+    assert sorted((t["name"], t["status"]) for t in runs[1]["targets"]) == [
+        ("router-000", "ok"),
+        ("router-001", "ok"),
+        ("router-002", "ok"),
+    ]
+
+
 def test_sync_all_runs_the_three_sources(labs, database_url: str):
     result = invoke(database_url, "sync", "all", "--json")
 

@@ -28,7 +28,11 @@ POSITION = ("olt_id", "board", "port", "onu")
 
 @pytest.fixture
 def billing() -> Billing:
-    return build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    """The lab's world, each router's node given the API port (the lab seeds none)."""
+    created = build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    for router in created.fleet.routers:
+        created.set_node_endpoint(router.name, "127.0.0.1", 8728)
+    return created
 
 
 @pytest.fixture
@@ -151,7 +155,46 @@ def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube:
     ]
     nodes = {t.name: t for t in run.report.targets}["nodes"]
     assert nodes.detail["skipped"] == 1
-    assert nodes.detail["skipped_examples"] == ["node 900 (NODO SIN IP) has no IP"]
+    assert nodes.detail["skipped_examples"] == [
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube"
+    ]
+
+
+def test_a_node_without_a_port_is_reported_not_polled(engine, ispcube, billing: Billing):
+    billing.node(2)["port"] = None
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert [(name, node_id, live) for _, name, _, node_id, live in routers_of(engine)] == [
+        ("router-000", 1, True),
+        ("router-002", 3, True),
+        ("router-gone", GONE_NODE_ID, True),
+    ]
+    nodes = {t.name: t for t in run.report.targets}["nodes"]
+    assert nodes.detail["skipped_examples"] == [
+        "node 2 (router-001) has no port: set the node's port in ISPCube, or port under "
+        "[defaults] in the config file",
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube",
+    ]
+    stored = table(engine, "nodes", "node_id")[2]
+    assert (stored["ip"], stored["port"], stored["port_defaulted"]) == ("127.0.0.1", None, False)
+
+
+def test_a_node_without_a_port_gets_the_default_port(engine, ispcube, billing: Billing):
+    """The port [defaults] of the config file gives, which `sync ispcube` passes down."""
+    billing.node(2)["port"] = ""
+
+    run = sync_ispcube(engine, ispcube_account(ispcube), default_port=18728)
+
+    with engine.connect() as conn:
+        ports = conn.execute(sa.text("SELECT node_id, port FROM routers ORDER BY node_id"))
+        assert [tuple(row) for row in ports] == [(1, 8728), (2, 18728), (3, 8728), (901, 1)]
+    nodes = {t.name: t for t in run.report.targets}["nodes"]
+    assert nodes.detail["skipped_examples"] == [
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube"
+    ]
+    stored = table(engine, "nodes", "node_id")[2]
+    assert (stored["port"], stored["port_defaulted"]) == (18728, True)
 
 
 def test_the_nodes_table_holds_every_node(engine, ispcube: ISPCubeLab):
