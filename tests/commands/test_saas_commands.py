@@ -164,6 +164,51 @@ def test_a_node_without_a_port_is_polled_only_on_a_port_from_the_config(
     ]
 
 
+def test_node_routers_log_in_with_the_config_files_defaults(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """[defaults] of the config file, when there is one, gives the login: not the variables."""
+    secret = tmp_path / "router-password"
+    secret.write_text(labs.routers.password + "\n", encoding="utf-8")
+    config = tmp_path / "emerald.toml"
+    login = f'[defaults]\nusername = "{labs.routers.username}"\n'
+    config.write_text(login + f'password_file = "{secret}"\n', encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+    monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
+
+    invoke(database_url, "sync", "ispcube")
+    logged_in = invoke(database_url, "sync", "mikrotik", "--json")
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    secret.write_text("not-the-password\n", encoding="utf-8")
+    monkeypatch.setenv("EMERALD_ROUTER_USERNAME", labs.routers.username)
+    monkeypatch.setenv("EMERALD_ROUTER_PASSWORD", labs.routers.password)
+    refused = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert polled(logged_in) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+    login_shown = json.loads(shown.stdout)["node_login"]
+    assert (login_shown["username"], login_shown["password"]) == (
+        labs.routers.username,
+        f"******** (file {secret})",
+    )
+    assert refused.exit_code == 1, refused.stderr
+    assert {t["status"] for t in json.loads(refused.stdout)["targets"]} == {"auth_failed"}
+
+
+def test_a_node_deleted_in_ispcube_is_no_longer_polled(labs: Labs, database_url: str):
+    invoke(database_url, "sync", "ispcube")
+    before = invoke(database_url, "sync", "mikrotik", "--json")
+    labs.billing.nodes = [node for node in labs.billing.nodes if node["id"] != 3]
+
+    removed = invoke(database_url, "sync", "ispcube", "--json")
+    after = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert polled(before) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+    nodes = {t["name"]: t for t in json.loads(removed.stdout)["targets"]}["nodes"]
+    assert nodes["detail"]["routers"] == {"from_nodes": 2, "renamed": 0, "removed": 1}
+    assert polled(after) == [("router-000", "ok"), ("router-001", "ok")]
+
+
 def test_sync_all_runs_the_three_sources(labs, database_url: str):
     result = invoke(database_url, "sync", "all", "--json")
 

@@ -289,6 +289,32 @@ def test_a_node_named_like_another_router_leaves_that_router_alone(
     ]
 
 
+def test_a_node_deleted_or_left_without_ip_loses_its_router_until_it_is_back(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    [first, second, third, gone] = routers_of(engine)
+    deleted = billing.nodes.pop(2)
+    billing.node(2)["ip"] = ""
+
+    removed = sync_ispcube(engine, ispcube_account(ispcube))
+    after_removal = routers_of(engine)
+    billing.nodes.insert(2, deleted)
+    billing.node(2)["ip"] = "127.0.0.1"
+    back = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert after_removal == [
+        first,
+        (second[0], "router-001", "ispcube", 2, False),
+        (third[0], "router-002", "ispcube", 3, False),
+        gone,
+    ]
+    assert router_detail(removed) == {"from_nodes": 2, "renamed": 0, "removed": 2}
+    assert sorted(table(engine, "nodes", "node_id")) == [1, 2, 3, 900, 901]
+    assert routers_of(engine) == [first, second, third, gone]
+    assert router_detail(back) == {"from_nodes": 4, "renamed": 0, "removed": 0}
+
+
 def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing: Billing):
     sync_ispcube(engine, ispcube_account(ispcube))
     billing.customers[3]["name"] = "CLIENTE RENOMBRADO"
