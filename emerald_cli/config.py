@@ -174,6 +174,21 @@ def inventory_from_nodes(
     return parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
 
 
+def node_default_port(config_path: Path | None) -> int | None:
+    """The router port of an ISPCube node that gives none: port in [defaults] of the config
+    file. None when it sets none, and such a node then gets no router: a guessed port would
+    be polled, and fail, on every run."""
+    if config_path is None:
+        return None
+    defaults = _read_toml(config_path).get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{config_path}: [defaults] must be a table")
+    _check_keys(config_path, "[defaults]", defaults, DEFAULT_KEYS)
+    if "port" not in defaults:
+        return None
+    return _integer(config_path, "[defaults]", "port", defaults["port"], 1, 65535)
+
+
 def node_inventory(config_path: Path | None, timeout_override: float | None = None) -> Inventory:
     """One stand-in ISPCube node with the login every node gets, or the ConfigError that
     inventory_from_nodes() would raise after the ISPCube sync: `sync all` checks it first, so

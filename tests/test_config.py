@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emerald_cli.config import load_inventory, resolve_settings
+from emerald_cli.config import load_inventory, node_default_port, resolve_settings
 from emerald_cli.errors import ConfigError
 
 GOOD = """
@@ -122,6 +122,23 @@ def test_bad_files_name_the_file_and_key(
     assert str(raised.value).startswith(str(path))
     assert expected in str(raised.value)
     assert raised.value.exit_code == 2
+
+
+def test_the_port_of_nodes_without_one_comes_from_the_config_defaults(tmp_path: Path):
+    """Only [defaults] of a config file gives it: no port is guessed for a node."""
+    without = write(tmp_path, '[defaults]\nusername = "api-reader"\n')
+    assert (node_default_port(None), node_default_port(without)) == (None, None)
+    assert node_default_port(write(tmp_path, GOOD)) == 8728
+
+    for text, expected in (
+        ('[defaults]\nport = "8728"\n', "[defaults]: port must be a whole number from 1 to 65535"),
+        ("[defaults]\nprot = 8728\n", "[defaults]: unknown key 'prot': did you mean 'port'?"),
+        ("defaults = 8728\n", "[defaults] must be a table"),
+    ):
+        path = write(tmp_path, text)
+        with pytest.raises(ConfigError) as raised:
+            node_default_port(path)
+        assert str(raised.value) == f"{path}: {expected}"
 
 
 def test_missing_password_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

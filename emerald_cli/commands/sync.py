@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from emerald_cli.config import (
     Settings,
     inventory_from_nodes,
     load_inventory,
+    node_default_port,
     node_inventory,
 )
 from emerald_cli.engine.database import open_store
@@ -113,10 +115,11 @@ def ispcube(
     )
     account = ispcube_account(settings.config.value)
     REDACTOR.add(account.api_key, account.password)
+    sync = partial(sync_ispcube, default_port=node_default_port(settings.config.value))
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
-    finish(_api_sync(sync_ispcube, engine, account, dry_run, show), json_output)
+    finish(_api_sync(sync, engine, account, dry_run, show), json_output)
 
 
 @app.command("smartolt")
@@ -165,6 +168,7 @@ def sync_all(
     ispcube_settings = ispcube_account(settings.config.value)
     smartolt_settings = smartolt_account(settings.config.value)
     REDACTOR.add(ispcube_settings.api_key, ispcube_settings.password, smartolt_settings.token)
+    ispcube_sync = partial(sync_ispcube, default_port=node_default_port(settings.config.value))
     # A bad inventory file must stop the run before ISPCube is synced, not after.
     given = None
     if settings.inventory.value is not None:
@@ -175,7 +179,7 @@ def sync_all(
     show = console.interactive(json_output)
 
     steps: list[Callable[[], RunReport]] = [
-        lambda: _api_sync(sync_ispcube, engine, ispcube_settings, dry_run, show),
+        lambda: _api_sync(ispcube_sync, engine, ispcube_settings, dry_run, show),
         lambda: _mikrotik(engine, settings, [], dry_run, json_output, given).report,
         lambda: _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
     ]

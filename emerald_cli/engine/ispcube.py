@@ -1,7 +1,7 @@
 """`sync ispcube`: plans, nodes, customers and connections, each stream all-or-nothing.
 
 Nodes are the ISP's routers: after this sync the `routers` table holds one router per node
-with an IP, which `sync mikrotik` polls when it is given no inventory.
+with an IP and a port, which `sync mikrotik` polls when it is given no inventory.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from emerald_cli.sources.ispcube import ISPCubeClient, records
 from emerald_cli.sources.ispcube.records import RouterCandidate
 from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
-from emerald_cli.store.snapshot import DeferredRow, upsert_router
+from emerald_cli.store.routers import upsert_node_router
+from emerald_cli.store.snapshot import DeferredRow
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,16 @@ def sync_ispcube(
     engine: sa.Engine,
     account: ISPCubeAccount,
     *,
+    default_port: int | None = None,
     trigger: str = "cli",
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> SyncRun:
-    """Read every ISPCube stream and store it; one target per stream in the run history."""
+    """Read every ISPCube stream and store it; one target per stream in the run history.
+
+    `default_port` is the router port of a node that gives none ([defaults] port of the
+    config file); without it such a node gets no router and is reported.
+    """
     client = ISPCubeClient(
         account.url,
         account.api_key,
@@ -61,7 +67,7 @@ def sync_ispcube(
     )
     streams = [
         Stream("plans", client.plans, _plans),
-        Stream("nodes", client.nodes, _nodes),
+        Stream("nodes", client.nodes, lambda rows: _nodes(rows, default_port)),
         Stream(
             "customers",
             lambda: ReadAhead(client.customer_pages()),
@@ -131,8 +137,9 @@ def _connection_row(connection_id: int, raw: Raw) -> dict[str, Any]:
     return columns_of(records.connection(connection_id, raw), renamed)
 
 
-def _nodes(rows: list[dict[str, Any]]) -> StreamData:
-    parsed = records.router_candidates(rows)
+def _nodes(rows: list[dict[str, Any]], default_port: int | None) -> StreamData:
+    """Every node into `nodes`; the ones a router can be polled from into `routers` too."""
+    parsed = records.router_candidates(rows, default_port)
     rows_out = [
         {
             "node_id": node.node_id,
@@ -144,48 +151,98 @@ def _nodes(rows: list[dict[str, Any]]) -> StreamData:
         }
         for node in parsed.records
     ]
+    pollable = [node for node in parsed.records if node.pollable]
     return StreamData(
         [TableSnapshot("nodes", ("node_id",), rows_out)],
         parsed.skipped,
-        extra_write=lambda conn, now: _routers_from_nodes(conn, parsed.records, now),
+        extra_write=lambda conn, now: _routers_from_nodes(conn, pollable, now),
     )
 
 
 def _routers_from_nodes(
     conn: sa.Connection, nodes: list[RouterCandidate], now: datetime
 ) -> dict[str, Any]:
-    """One router per node, named after the node; nodes gone from ISPCube lose their router."""
-    names = _router_names(nodes)
-    for node in nodes:
-        upsert_router(
+    """One router per node, known by the node's id and named after the node; nodes gone from
+    ISPCube lose their router.
+
+    A renamed node renames its router row, which keeps its id and so its secrets, sessions
+    and their history. A name another router already has (an inventory router, or the router
+    of a node ISPCube no longer lists, removed but kept as history) is not taken from it: the
+    node's router gets the node id added to its name, and a warning says so.
+    """
+    routers = schema.routers
+    listed = {node.node_id: node for node in nodes}  # a node listed twice: the last is kept
+    stored = conn.execute(sa.select(routers.c.id, routers.c.name, routers.c.node_id)).all()
+    elsewhere = {row.name: row.id for row in stored if row.node_id not in listed}
+    names = _router_names(list(listed.values()), set(elsewhere))
+    for node in listed.values():
+        if node.name in elsewhere:
+            logger.warning(
+                "node=%d name %r is router id=%d's already: its router is named %r",
+                node.node_id,
+                node.name,
+                elsewhere[node.name],
+                names[node.node_id],
+            )
+
+    current = {row.node_id: row.name for row in stored if row.node_id in listed}
+    renamed = [node_id for node_id, name in current.items() if names[node_id] != name]
+    _park(conn, renamed)
+    for node in listed.values():
+        upsert_node_router(
             conn,
+            source=SOURCE,
+            node_id=node.node_id,
             name=names[node.node_id],
             host=node.host,
             port=node.port,
-            source=SOURCE,
-            node_id=node.node_id,
             now=now,
         )
 
-    routers = schema.routers
     gone = conn.execute(
         routers.update()
         .where(
             routers.c.source == SOURCE,
             routers.c.removed_at.is_(None),
-            routers.c.node_id.not_in([node.node_id for node in nodes]),
+            sa.or_(routers.c.node_id.is_(None), routers.c.node_id.not_in(list(listed))),
         )
         .values(removed_at=now)
     )
-    return {"routers": {"from_nodes": len(nodes), "removed": gone.rowcount}}
-
-
-def _router_names(nodes: list[RouterCandidate]) -> dict[int, str]:
-    """Node comments name the routers; a missing or repeated comment gets the node id added."""
-    counted = Counter(node.name for node in nodes)
     return {
-        node.node_id: node.name
-        if node.name and counted[node.name] == 1
-        else f"{node.name or 'node'}-{node.node_id}"
-        for node in nodes
+        "routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": gone.rowcount}
     }
+
+
+def _park(conn: sa.Connection, node_ids: list[int]) -> None:
+    """Give the routers of these nodes names no router has, until they get their new ones:
+    two nodes that swapped names must not meet on the unique name half way."""
+    routers = schema.routers
+    for node_id in node_ids:
+        conn.execute(
+            routers.update()
+            .where(routers.c.node_id == node_id)
+            .values(name=f"\x1bnode {node_id} being renamed")
+        )
+
+
+def _router_names(nodes: list[RouterCandidate], taken: set[str]) -> dict[int, str]:
+    """Node comments name the routers; a comment that is missing, repeated or `taken` by a
+    router of no listed node gets the node id added (and a number, if that too is taken)."""
+    counted = Counter(node.name for node in nodes)
+    names = {
+        node.node_id: node.name
+        for node in nodes
+        if node.name and counted[node.name] == 1 and node.name not in taken
+    }
+    used = taken | set(names.values())
+    for node in nodes:
+        if node.node_id in names:
+            continue
+        base = f"{node.name or 'node'}-{node.node_id}"
+        name, number = base, 1
+        while name in used:
+            number += 1
+            name = f"{base}-{number}"
+        names[node.node_id] = name
+        used.add(name)
+    return names

@@ -1,7 +1,8 @@
-"""The routers table: one row per router name, whichever source listed it.
+"""The routers table: one row per router, known by its name or, if a source lists it under
+an id of its own (an ISPCube node), by that id.
 
-Kept apart from the snapshot tables because a router is upserted one at a time by name,
-while its secrets, sessions and queues are replaced as whole snapshots.
+Kept apart from the snapshot tables because a router is upserted one at a time, while its
+secrets, sessions and queues are replaced as whole snapshots.
 """
 
 from __future__ import annotations
@@ -29,36 +30,27 @@ def upsert_router(
     name: str,
     host: str,
     port: int,
-    source: str | None = None,
-    node_id: int | None = None,
     now: datetime | None = None,
     **fields: Any,
 ) -> int:
     """Create the router named `name` or update it in place; returns its id.
 
-    `source` (and `node_id`, for ISPCube) say who lists the router. A poll passes neither:
-    a router it meets first counts as the inventory's, and a known one keeps who listed it,
-    so that the routers ISPCube's nodes name are still ISPCube's after they were polled.
-    One INSERT ... ON CONFLICT statement, so two processes adding the same router both
-    succeed. `fields` may set identity, version, board, uptime and last_polled_at.
+    This is how a poll (and so the inventory file) knows a router: a router it meets first
+    counts as the inventory's, and a known one keeps who listed it, so that the routers
+    ISPCube's nodes name are still ISPCube's after they were polled. One INSERT ... ON
+    CONFLICT statement, so two processes adding the same router both succeed. `fields` may
+    set identity, version, board, uptime and last_polled_at.
     """
     unknown = fields.keys() - ROUTER_FIELDS
     if unknown:
         raise ValueError(f"routers has no settable column(s) {', '.join(sorted(unknown))}")
-    if source is not None and source not in ROUTER_SOURCES:
-        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
 
     now = now or utc_now()
     require_aware(now)
 
     values = {"host": host, "port": port, **fields}
-    if source is not None:
-        values.update(source=source, node_id=node_id)
     statement = _dialect_insert(conn).values(
-        name=name,
-        **{"source": "inventory", "node_id": None, **values},
-        first_seen_at=now,
-        last_seen_at=now,
+        name=name, source="inventory", **values, first_seen_at=now, last_seen_at=now
     )
     statement = statement.on_conflict_do_update(
         index_elements=[routers.c.name],
@@ -66,7 +58,42 @@ def upsert_router(
     ).returning(routers.c.id)
 
     router_id = conn.execute(statement).scalar_one()
-    logger.debug("router=%s id=%d upserted from %s", name, router_id, source)
+    logger.debug("router=%s id=%d upserted", name, router_id)
+    return router_id
+
+
+def upsert_node_router(
+    conn: sa.Connection,
+    *,
+    source: str,
+    node_id: int,
+    name: str,
+    host: str,
+    port: int,
+    now: datetime,
+) -> int:
+    """Create or update the router `source` lists as node `node_id`; returns its id.
+
+    Found by its node id, not by its name: a renamed node renames its router, which keeps its
+    id and so the secrets, sessions and queues stored under it, with their history. `name`
+    must be free or already this router's (the caller picks it): taking another router's
+    name is an IntegrityError, never a merge of two routers.
+    """
+    if source not in ROUTER_SOURCES:
+        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
+    require_aware(now)
+
+    values = {"name": name, "host": host, "port": port, "source": source}
+    statement = _dialect_insert(conn).values(
+        node_id=node_id, **values, first_seen_at=now, last_seen_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[routers.c.node_id],
+        set_={**values, "last_seen_at": now, "removed_at": None},
+    ).returning(routers.c.id)
+
+    router_id = conn.execute(statement).scalar_one()
+    logger.debug("router=%s id=%d upserted as node %d of %s", name, router_id, node_id, source)
     return router_id
 
 

@@ -59,9 +59,9 @@ routers = sa.Table(
     sa.Column("uptime", sa.Text),
     sa.Column("last_polled_at", UtcDateTime()),
     sa.Column("source", sa.Text, nullable=False, server_default="inventory"),
-    # TODO(#2): node_id is indexed, not unique: a renamed ISPCube node gets a new row by name
-    # and its old row stays until something marks it removed.
-    sa.Column("node_id", sa.Integer, index=True),
+    # A router an ISPCube node names is known by the node's id, so a renamed node renames its
+    # row; NULL for the inventory's routers.
+    sa.Column("node_id", sa.Integer, index=True, unique=True),
     *_seen_columns(),
 )
 
@@ -282,7 +282,7 @@ plans = _saas_table(
     *_texts("name", "speed", "comment"),
 )
 
-# Only nodes that name a router (they have an IP) reach this table; see router_candidates().
+# Every node ISPCube lists, whether or not it names a router that can be polled.
 nodes = _saas_table(
     "nodes",
     ("node_id",),

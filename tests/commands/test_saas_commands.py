@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
@@ -23,7 +25,7 @@ from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.server import RouterLab
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import database as store_database
-from emerald_cli.store import lock, runs
+from emerald_cli.store import lock, runs, schema
 
 runner = CliRunner()
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "cli-key-123", "77", "api", "cli-pass-456", "tok-789"
@@ -87,6 +89,124 @@ def test_ispcube_nodes_are_the_routers_mikrotik_polls(labs, database_url: str):
         assert polling.exit_code == 0, polling.stderr
         polled = json.loads(polling.stdout)["targets"]
         assert {(t["name"], t["status"]) for t in polled} == everyone
+
+
+def secrets_of_node(database_url: str, node_id: int) -> tuple[int, dict[str, Any]]:
+    """The id of the node's router and its live secrets' first sightings, by secret name."""
+    engine = open_store(database_url)
+    routers, secrets = schema.routers, schema.ppp_secrets
+    with engine.connect() as conn:
+        router_id = conn.execute(
+            sa.select(routers.c.id).where(routers.c.node_id == node_id)
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(secrets.c.name, secrets.c.first_seen_at).where(
+                secrets.c.router_id == router_id, secrets.c.removed_at.is_(None)
+            )
+        ).all()
+    engine.dispose()
+    return router_id, dict(rows)
+
+
+def test_a_renamed_node_is_polled_once_and_keeps_its_history(labs: Labs, database_url: str):
+    invoke(database_url, "sync", "ispcube")
+    invoke(database_url, "sync", "mikrotik")
+    before = secrets_of_node(database_url, 1)
+    labs.billing.node(1)["comment"] = "NODO RENOMBRADO"
+
+    renamed = invoke(database_url, "sync", "ispcube")
+    polled = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert (renamed.exit_code, polled.exit_code) == (0, 0), polled.stderr
+    targets = json.loads(polled.stdout)["targets"]
+    assert sorted(t["name"] for t in targets) == ["NODO RENOMBRADO", "router-001", "router-002"]
+    assert len(before[1]) == 15
+    assert secrets_of_node(database_url, 1) == before
+
+
+def polled(result: Any) -> list[tuple[str, str]]:
+    assert result.exit_code == 0, result.stderr
+    return sorted((t["name"], t["status"]) for t in json.loads(result.stdout)["targets"])
+
+
+def test_a_node_without_a_port_is_polled_only_on_a_port_from_the_config(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """Its router is made by the next `sync ispcube` (here within `sync all`) after the port
+    is set under [defaults]; until then the node is reported."""
+    port = {endpoint.name: endpoint.port for endpoint in labs.routers.endpoints()}["router-001"]
+    labs.billing.node(2)["port"] = ""
+    config = tmp_path / "emerald.toml"
+    login = f'[defaults]\nusername = "{labs.routers.username}"\n'
+    config.write_text(login + 'password_env = "EMERALD_ROUTER_PASSWORD"\n', encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    reported = invoke(database_url, "sync", "ispcube", "--json")
+    without_port = invoke(database_url, "sync", "mikrotik", "--json")
+    config.write_text(config.read_text(encoding="utf-8") + f"port = {port}\n", encoding="utf-8")
+    everything = invoke(database_url, "sync", "all", "--json")
+
+    nodes = {t["name"]: t for t in json.loads(reported.stdout)["targets"]}["nodes"]
+    assert nodes["detail"]["skipped_examples"] == [
+        "node 2 (router-001) has no port: set the node's port in ISPCube, or port under "
+        "[defaults] in the config file",
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube",
+    ]
+    assert polled(without_port) == [("router-000", "ok"), ("router-002", "ok")]
+    assert everything.exit_code == 0, everything.stderr
+    runs = json.loads(everything.stdout)["runs"]
+    nodes = {t["name"]: t for t in runs[0]["targets"]}["nodes"]
+    assert nodes["detail"]["skipped"] == 1
+    assert sorted((t["name"], t["status"]) for t in runs[1]["targets"]) == [
+        ("router-000", "ok"),
+        ("router-001", "ok"),
+        ("router-002", "ok"),
+    ]
+
+
+def test_node_routers_log_in_with_the_config_files_defaults(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """[defaults] of the config file, when there is one, gives the login: not the variables."""
+    secret = tmp_path / "router-password"
+    secret.write_text(labs.routers.password + "\n", encoding="utf-8")
+    config = tmp_path / "emerald.toml"
+    login = f'[defaults]\nusername = "{labs.routers.username}"\n'
+    config.write_text(login + f'password_file = "{secret}"\n', encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+    monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
+
+    invoke(database_url, "sync", "ispcube")
+    logged_in = invoke(database_url, "sync", "mikrotik", "--json")
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    secret.write_text("not-the-password\n", encoding="utf-8")
+    monkeypatch.setenv("EMERALD_ROUTER_USERNAME", labs.routers.username)
+    monkeypatch.setenv("EMERALD_ROUTER_PASSWORD", labs.routers.password)
+    refused = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert polled(logged_in) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+    login_shown = json.loads(shown.stdout)["node_login"]
+    assert (login_shown["username"], login_shown["password"]) == (
+        labs.routers.username,
+        f"******** (file {secret})",
+    )
+    assert refused.exit_code == 1, refused.stderr
+    assert {t["status"] for t in json.loads(refused.stdout)["targets"]} == {"auth_failed"}
+
+
+def test_a_node_deleted_in_ispcube_is_no_longer_polled(labs: Labs, database_url: str):
+    invoke(database_url, "sync", "ispcube")
+    before = invoke(database_url, "sync", "mikrotik", "--json")
+    labs.billing.nodes = [node for node in labs.billing.nodes if node["id"] != 3]
+
+    removed = invoke(database_url, "sync", "ispcube", "--json")
+    after = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert polled(before) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+    nodes = {t["name"]: t for t in json.loads(removed.stdout)["targets"]}["nodes"]
+    assert nodes["detail"]["routers"] == {"from_nodes": 2, "renamed": 0, "removed": 1}
+    assert polled(after) == [("router-000", "ok"), ("router-001", "ok")]
 
 
 def test_sync_all_runs_the_three_sources(labs, database_url: str):

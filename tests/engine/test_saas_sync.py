@@ -13,13 +13,14 @@ import sqlalchemy as sa
 
 from emerald_cli.accounts import ISPCubeAccount, SmartOLTAccount
 from emerald_cli.engine.ispcube import sync_ispcube
-from emerald_cli.engine.run import RunReport
+from emerald_cli.engine.run import RunReport, SyncRun
 from emerald_cli.engine.smartolt import sync_smartolt
-from emerald_cli.lab.billing import Billing, build_billing
+from emerald_cli.lab.billing import GONE_NODE_ID, Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import schema
+from emerald_cli.store.routers import upsert_router
 
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
 POSITION = ("olt_id", "board", "port", "onu")
@@ -29,7 +30,11 @@ ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION = 2.5
 
 @pytest.fixture
 def billing() -> Billing:
-    return build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    """The lab's world, each router's node given the API port (the lab seeds none)."""
+    created = build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    for router in created.fleet.routers:
+        created.set_node_endpoint(router.name, "127.0.0.1", 8728)
+    return created
 
 
 @pytest.fixture
@@ -152,7 +157,164 @@ def test_nodes_become_routers_and_a_node_without_ip_is_reported(engine, ispcube:
     ]
     nodes = {t.name: t for t in run.report.targets}["nodes"]
     assert nodes.detail["skipped"] == 1
-    assert "NODO SIN IP" in nodes.detail["skipped_examples"][0]
+    assert nodes.detail["skipped_examples"] == [
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube"
+    ]
+
+
+def test_a_node_without_a_port_is_reported_not_polled(engine, ispcube, billing: Billing):
+    billing.node(2)["port"] = None
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert [(name, node_id, live) for _, name, _, node_id, live in routers_of(engine)] == [
+        ("router-000", 1, True),
+        ("router-002", 3, True),
+        ("router-gone", GONE_NODE_ID, True),
+    ]
+    nodes = {t.name: t for t in run.report.targets}["nodes"]
+    assert nodes.detail["skipped_examples"] == [
+        "node 2 (router-001) has no port: set the node's port in ISPCube, or port under "
+        "[defaults] in the config file",
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube",
+    ]
+    stored = table(engine, "nodes", "node_id")[2]
+    assert (stored["ip"], stored["port"], stored["port_defaulted"]) == ("127.0.0.1", None, False)
+
+
+def test_a_node_without_a_port_gets_the_default_port(engine, ispcube, billing: Billing):
+    """The port [defaults] of the config file gives, which `sync ispcube` passes down."""
+    billing.node(2)["port"] = ""
+
+    run = sync_ispcube(engine, ispcube_account(ispcube), default_port=18728)
+
+    with engine.connect() as conn:
+        ports = conn.execute(sa.text("SELECT node_id, port FROM routers ORDER BY node_id"))
+        assert [tuple(row) for row in ports] == [(1, 8728), (2, 18728), (3, 8728), (901, 1)]
+    nodes = {t.name: t for t in run.report.targets}["nodes"]
+    assert nodes.detail["skipped_examples"] == [
+        "node 900 (NODO SIN IP) has no IP: set it in ISPCube"
+    ]
+    stored = table(engine, "nodes", "node_id")[2]
+    assert (stored["port"], stored["port_defaulted"]) == (18728, True)
+
+
+def test_the_nodes_table_holds_every_node(engine, ispcube: ISPCubeLab):
+    """A node without an IP is stored with the others; only its router is left out."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+
+    nodes = table(engine, "nodes", "node_id")
+    assert sorted(nodes) == [1, 2, 3, 900, 901]
+    shown = ("name", "ip", "port", "port_defaulted", "removed_at")
+    assert {key: nodes[900][key] for key in shown} == {
+        "name": "NODO SIN IP",
+        "ip": None,
+        "port": 8728,
+        "port_defaulted": False,
+        "removed_at": None,
+    }
+    assert json.loads(nodes[900]["raw"]) == {
+        "id": 900,
+        "comment": "NODO SIN IP",
+        "ip": None,
+        "port": "8728",
+    }
+
+
+def routers_of(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    """Every router row as (id, name, source, node_id, live?), in id order."""
+    routers = schema.routers
+    columns = (routers.c.id, routers.c.name, routers.c.source, routers.c.node_id)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns, routers.c.removed_at).order_by(routers.c.id))
+        return [(*row[:4], row.removed_at is None) for row in rows]
+
+
+def router_detail(run: SyncRun) -> dict[str, int]:
+    return {t.name: t.detail for t in run.report.targets}["nodes"]["routers"]
+
+
+def test_a_renamed_node_renames_its_router(engine, ispcube: ISPCubeLab, billing: Billing):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    [first, second, *rest] = routers_of(engine)
+    billing.node(1)["comment"] = "NODO RENOMBRADO"
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert routers_of(engine) == [(first[0], "NODO RENOMBRADO", "ispcube", 1, True), second, *rest]
+    assert router_detail(run) == {"from_nodes": 4, "renamed": 1, "removed": 0}
+
+
+def test_two_nodes_can_swap_names(engine, ispcube: ISPCubeLab, billing: Billing):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    [first, second, *rest] = routers_of(engine)
+    billing.node(1)["comment"], billing.node(2)["comment"] = "router-001", "router-000"
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert routers_of(engine) == [
+        (first[0], "router-001", "ispcube", 1, True),
+        (second[0], "router-000", "ispcube", 2, True),
+        *rest,
+    ]
+    assert router_detail(run) == {"from_nodes": 4, "renamed": 2, "removed": 0}
+
+
+def test_a_node_named_like_another_router_leaves_that_router_alone(
+    engine, ispcube: ISPCubeLab, billing: Billing, caplog: pytest.LogCaptureFixture
+):
+    """Neither the inventory's router nor the removed router of an earlier node is taken
+    over: each keeps its name and rows, and the node's router gets the node id added."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+    with engine.begin() as conn:
+        core = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728)
+    [first, second, third, gone] = routers_of(engine)[:4]
+    billing.node(1)["comment"] = "core-1"
+    billing.node(GONE_NODE_ID)["id"] = 902  # node 901 is deleted, 902 created with its name
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    *kept, (_new_id, *made) = routers_of(engine)
+    assert kept == [
+        (first[0], "core-1-1", "ispcube", 1, True),
+        second,
+        third,
+        (gone[0], "router-gone", "ispcube", GONE_NODE_ID, False),
+        (core, "core-1", "inventory", None, True),
+    ]
+    assert made == ["router-gone-902", "ispcube", 902, True]
+    assert router_detail(run) == {"from_nodes": 4, "renamed": 1, "removed": 1}
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"node=1 name 'core-1' is router id={core}'s already: its router is named 'core-1-1'",
+        f"node=902 name 'router-gone' is router id={gone[0]}'s already: "
+        "its router is named 'router-gone-902'",
+    ]
+
+
+def test_a_node_deleted_or_left_without_ip_loses_its_router_until_it_is_back(
+    engine, ispcube: ISPCubeLab, billing: Billing
+):
+    sync_ispcube(engine, ispcube_account(ispcube))
+    [first, second, third, gone] = routers_of(engine)
+    deleted = billing.nodes.pop(2)
+    billing.node(2)["ip"] = ""
+
+    removed = sync_ispcube(engine, ispcube_account(ispcube))
+    after_removal = routers_of(engine)
+    billing.nodes.insert(2, deleted)
+    billing.node(2)["ip"] = "127.0.0.1"
+    back = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert after_removal == [
+        first,
+        (second[0], "router-001", "ispcube", 2, False),
+        (third[0], "router-002", "ispcube", 3, False),
+        gone,
+    ]
+    assert router_detail(removed) == {"from_nodes": 2, "renamed": 0, "removed": 2}
+    assert sorted(table(engine, "nodes", "node_id")) == [1, 2, 3, 900, 901]
+    assert routers_of(engine) == [first, second, third, gone]
+    assert router_detail(back) == {"from_nodes": 4, "renamed": 0, "removed": 0}
 
 
 def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing: Billing):

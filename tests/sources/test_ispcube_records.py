@@ -159,33 +159,67 @@ def test_plans() -> None:
     ]
 
 
-def test_nodes_become_router_candidates_and_nodes_without_ip_are_skipped() -> None:
-    raw = sample("ispcube-plans-nodes.json")["GET /nodes/nodes_list"]
-    raw = [*raw, {"id": 6, "comment": "NODO RARO", "ip": " 192.0.2.30 ", "port": "None"}]
-    raw.append({"id": 7, "comment": "NODO TEXTO", "ip": "192.0.2.40", "port": "8799"})
+NODES_MISSING_PARTS = [
+    {"id": 6, "comment": "NODO RARO", "ip": " 192.0.2.30 ", "port": "None"},
+    {"id": 7, "comment": "NODO TEXTO", "ip": "192.0.2.40", "port": "8799"},
+    {"id": 8, "comment": "NODO BLANCO", "ip": "  ", "port": None},
+    {"id": "", "comment": "NODO SIN ID", "ip": "192.0.2.50", "port": 8728},
+]
+
+
+def test_every_node_is_kept_and_one_without_ip_or_port_is_reported() -> None:
+    raw = [*sample("ispcube-plans-nodes.json")["GET /nodes/nodes_list"], *NODES_MISSING_PARTS]
 
     result = records.router_candidates(raw)
 
     assert result.records == [
         RouterCandidate(3, "NODO CENTRO", "192.0.2.10", 8728, False, raw=raw[0]),
-        RouterCandidate(4, "NODO NORTE", "192.0.2.20", 8728, True, raw=raw[1]),
-        RouterCandidate(6, "NODO RARO", "192.0.2.30", 8728, True, raw=raw[3]),
+        RouterCandidate(4, "NODO NORTE", "192.0.2.20", None, False, raw=raw[1]),
+        RouterCandidate(5, "NODO SIN IP", None, 8728, False, raw=raw[2]),
+        RouterCandidate(6, "NODO RARO", "192.0.2.30", None, False, raw=raw[3]),
         RouterCandidate(7, "NODO TEXTO", "192.0.2.40", 8799, False, raw=raw[4]),
+        RouterCandidate(8, "NODO BLANCO", None, None, False, raw=raw[5]),
     ]
-    assert [(s.stream, s.reason) for s in result.skipped] == [
-        ("nodes", "node 5 (NODO SIN IP) has no IP")
+    assert [node.pollable for node in result.records] == [True, False, False, False, True, False]
+    to_config = "port under [defaults] in the config file"
+    assert [(s.stream, s.reason, s.raw) for s in result.skipped] == [
+        (
+            "nodes",
+            f"node 4 (NODO NORTE) has no port: set the node's port in ISPCube, or {to_config}",
+            raw[1],
+        ),
+        ("nodes", "node 5 (NODO SIN IP) has no IP: set it in ISPCube", raw[2]),
+        (
+            "nodes",
+            "node 6 (NODO RARO) has no usable port ('None'): set the node's port in ISPCube, "
+            f"or {to_config}",
+            raw[3],
+        ),
+        (
+            "nodes",
+            "node 8 (NODO BLANCO) has no IP and no port: set both in ISPCube "
+            f"(or the port as {to_config})",
+            raw[5],
+        ),
+        ("nodes", "node without a usable id", raw[6]),
     ]
 
 
-def test_the_fallback_port_is_configurable() -> None:
-    result = records.router_candidates([{"id": 1, "comment": "A", "ip": "10.0.0.1", "port": ""}])
+def test_a_node_without_a_port_gets_the_default_port_when_one_is_given() -> None:
+    raw = [*sample("ispcube-plans-nodes.json")["GET /nodes/nodes_list"], *NODES_MISSING_PARTS]
 
-    assert (
-        records.router_candidates(
-            [{"id": 1, "comment": "A", "ip": "10.0.0.1", "port": ""}], default_port=18728
-        )
-        .records[0]
-        .port
-        == 18728
-    )
-    assert result.records[0].port == 8728
+    result = records.router_candidates(raw, default_port=18728)
+
+    assert result.records == [
+        RouterCandidate(3, "NODO CENTRO", "192.0.2.10", 8728, False, raw=raw[0]),
+        RouterCandidate(4, "NODO NORTE", "192.0.2.20", 18728, True, raw=raw[1]),
+        RouterCandidate(5, "NODO SIN IP", None, 8728, False, raw=raw[2]),
+        RouterCandidate(6, "NODO RARO", "192.0.2.30", 18728, True, raw=raw[3]),
+        RouterCandidate(7, "NODO TEXTO", "192.0.2.40", 8799, False, raw=raw[4]),
+        RouterCandidate(8, "NODO BLANCO", None, 18728, True, raw=raw[5]),
+    ]
+    assert [(s.reason, s.raw) for s in result.skipped] == [
+        ("node 5 (NODO SIN IP) has no IP: set it in ISPCube", raw[2]),
+        ("node 8 (NODO BLANCO) has no IP: set it in ISPCube", raw[5]),
+        ("node without a usable id", raw[6]),
+    ]

@@ -6,7 +6,7 @@ import multiprocessing
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,12 @@ from emerald_cli.store.migrate import (
     upgrade,
 )
 from emerald_cli.store.routers import upsert_router
-from emerald_cli.store.schema import NATURAL_KEYS, metadata, ppp_secrets
+from emerald_cli.store.schema import NATURAL_KEYS, metadata, nodes, ppp_secrets, routers
 from emerald_cli.store.snapshot import write_snapshot
+from tests.store.test_saas_tables import downgraded
 
 NOW = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
+KEY = ("router_id", "name")
 
 TABLES = [
     "alembic_version",
@@ -53,7 +55,7 @@ TABLES = [
     "sync_targets",
 ]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
 HEAD = REVISIONS[-1]
 
 
@@ -222,8 +224,7 @@ def migrations_with_a_later_revision(tmp_path: Path, failure: str = "") -> Path:
 def store_one_secret(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728)
-        key = ("router_id", "name")
-        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "a"}], NOW)
+        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, KEY, [{"name": "a"}], NOW)
 
 
 def count_secrets(engine: sa.Engine) -> int:
@@ -254,4 +255,53 @@ def test_a_failing_migration_leaves_nothing_behind(engine: sa.Engine, tmp_path: 
     with engine.connect() as conn:
         columns = [column["name"] for column in sa.inspect(conn).get_columns("routers")]
     assert "zone" not in columns
+    assert count_secrets(engine) == 1
+
+
+# Migration 0007: a node's router is known by the node id
+
+
+def test_0007_keeps_one_router_per_node_and_the_rest_as_history(engine: sa.Engine) -> None:
+    """Before 0007 a renamed node got a second row. Node 1 was renamed and renamed back: the
+    row with its name goes on. Node 3 was renamed once: the row made last, with the new name
+    (the nodes table was not written). Node 2 is gone: its last row keeps the node id."""
+    later = NOW + timedelta(hours=1)
+    downgraded(engine, "0006")
+    with engine.begin() as conn:
+        ids = {
+            name: upsert_router(conn, name=name, host="10.0.0.1", port=8728, now=NOW)
+            for name in ("NODO UNO", "NODO UNO BIS", "nodo-2-a", "nodo-2-b", "C", "C2", "core-1")
+        }
+        write_snapshot(
+            conn, ppp_secrets, {"router_id": ids["NODO UNO"]}, KEY, [{"name": "a"}], NOW
+        )
+        write_snapshot(conn, nodes, {}, ("node_id",), [{"node_id": 1, "name": "NODO UNO"}], NOW)
+        for name, node_id, removed_at in (
+            ("NODO UNO", 1, None),
+            ("NODO UNO BIS", 1, None),
+            ("nodo-2-a", 2, NOW),
+            ("nodo-2-b", 2, later),
+            ("C", 3, None),
+            ("C2", 3, None),
+        ):
+            conn.execute(
+                routers.update()
+                .where(routers.c.id == ids[name])
+                .values(source="ispcube", node_id=node_id, removed_at=removed_at)
+            )
+
+    assert upgrade(engine) == ["0007"]
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(routers.c.name, routers.c.node_id, routers.c.removed_at))
+        stored = {row.name: (row.node_id, row.removed_at) for row in rows}
+    assert stored == {
+        "NODO UNO": (1, None),
+        "NODO UNO BIS": (None, NOW),
+        "nodo-2-a": (None, NOW),
+        "nodo-2-b": (2, later),
+        "C": (None, NOW),
+        "C2": (3, None),
+        "core-1": (None, None),
+    }
     assert count_secrets(engine) == 1

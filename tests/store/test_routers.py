@@ -1,4 +1,5 @@
-"""upsert_router and mark_router_polled: one row per router name, updated in place."""
+"""upsert_router, upsert_node_router and mark_router_polled: one row per router, updated in
+place, found by its name or, for a node's router, by the node id."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from emerald_cli.store import snapshot
-from emerald_cli.store.routers import mark_router_polled, upsert_router
+from emerald_cli.store.routers import mark_router_polled, upsert_node_router, upsert_router
 from emerald_cli.store.schema import ppp_secrets, routers
 from emerald_cli.store.snapshot import write_snapshot
 
@@ -48,18 +49,11 @@ def test_a_new_router_is_created(engine: sa.Engine) -> None:
 
 def test_the_same_name_updates_the_same_row(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        first = upsert_router(conn, name="nodo-7", host="10.0.0.7", port=8728, now=T0)
+        first = upsert_router(conn, name="core-7", host="10.0.0.7", port=8728, now=T0)
         conn.execute(routers.update().values(removed_at=T0))
     with engine.begin() as conn:
         second = upsert_router(
-            conn,
-            name="nodo-7",
-            host="10.0.7.1",
-            port=18728,
-            source="ispcube",
-            node_id=7,
-            identity="Nodo 7",
-            now=T1,
+            conn, name="core-7", host="10.0.7.1", port=18728, identity="Core 7", now=T1
         )
 
     [row] = router_rows(engine)
@@ -67,16 +61,47 @@ def test_the_same_name_updates_the_same_row(engine: sa.Engine) -> None:
     assert (row["host"], row["port"], row["source"], row["node_id"]) == (
         "10.0.7.1",
         18728,
-        "ispcube",
-        7,
+        "inventory",
+        None,
     )
-    assert (row["identity"], row["first_seen_at"], row["last_seen_at"]) == ("Nodo 7", T0, T1)
+    assert (row["identity"], row["first_seen_at"], row["last_seen_at"]) == ("Core 7", T0, T1)
     assert row["removed_at"] is None
+
+
+def node_router(conn: sa.Connection, name: str, node_id: int = 7, now: datetime = T0) -> int:
+    return upsert_node_router(
+        conn, source="ispcube", node_id=node_id, name=name, host="10.0.7.1", port=8728, now=now
+    )
+
+
+def test_a_node_router_is_found_by_its_node_id_and_renamed(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        first = node_router(conn, "nodo-7")
+        conn.execute(routers.update().values(removed_at=T0))
+    with engine.begin() as conn:
+        second = node_router(conn, "NODO SIETE", now=T1)
+
+    [row] = router_rows(engine)
+    assert second == first
+    assert (row["name"], row["source"], row["node_id"]) == ("NODO SIETE", "ispcube", 7)
+    assert (row["first_seen_at"], row["last_seen_at"], row["removed_at"]) == (T0, T1, None)
+
+
+def test_a_node_router_never_takes_another_routers_name(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+        node_router(conn, "nodo-7")
+
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        node_router(conn, "core-1", now=T1)
+
+    rows = {row["name"]: (row["source"], row["node_id"]) for row in router_rows(engine)}
+    assert rows == {"core-1": ("inventory", None), "nodo-7": ("ispcube", 7)}
 
 
 def test_a_poll_keeps_who_listed_the_router(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        upsert_router(conn, name="nodo-7", host="10.0.7.1", port=8728, source="ispcube", node_id=7)
+        node_router(conn, "nodo-7")
         upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
     with engine.begin() as conn:
         upsert_router(conn, name="nodo-7", host="10.0.7.1", port=8728, now=T1)
@@ -90,7 +115,9 @@ def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
         with pytest.raises(ValueError, match="no settable column"):
             upsert_router(conn, name="core-1", host="h", port=1, password="x")
         with pytest.raises(ValueError, match="router source 'smartolt'"):
-            upsert_router(conn, name="core-1", host="h", port=1, source="smartolt")
+            upsert_node_router(
+                conn, source="smartolt", node_id=1, name="olt", host="h", port=1, now=T0
+            )
 
     assert router_rows(engine) == []
 

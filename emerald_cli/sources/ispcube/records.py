@@ -19,8 +19,6 @@ from emerald_cli.sources.values import DEFAULT_ZONE, lenient
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_PORT = 8728
-
 
 @dataclass(slots=True)
 class Customer:
@@ -111,18 +109,23 @@ class Plan:
 
 @dataclass(slots=True)
 class RouterCandidate:
-    """A node that names a router to poll.
+    """A node, and the router it names if it gives what a poll needs (`pollable`).
 
     RouterCandidate(node_id=4, name="NODO NORTE", host="192.0.2.20", port=8728,
-    port_defaulted=True)
+    port_defaulted=True): the node gives no port, so its router gets the one passed down as
+    `default_port` (the config file's [defaults] port); with none passed, port is None.
     """
 
     node_id: int
     name: str | None
-    host: str
-    port: int
+    host: str | None
+    port: int | None
     port_defaulted: bool
     raw: Raw = field(repr=False)
+
+    @property
+    def pollable(self) -> bool:
+        return self.host is not None and self.port is not None
 
 
 @dataclass
@@ -202,33 +205,53 @@ def plans(rows: Iterable[Raw]) -> Normalised[Plan]:
 
 
 def router_candidates(
-    rows: Iterable[Raw], default_port: int = DEFAULT_API_PORT
+    rows: Iterable[Raw], default_port: int | None = None
 ) -> Normalised[RouterCandidate]:
-    """Nodes with an IP become routers to poll; a missing or odd port means `default_port`."""
+    """Every node with a usable id; a node without a usable port gets `default_port`.
+
+    A node without an IP or a port (its own or the default) is among the records, since the
+    nodes table keeps every node, and also in `skipped` with how to fix it, since it names
+    no router to poll. No port is guessed: a router polled on the wrong one fails every run.
+    A node without a usable id is only skipped.
+    """
     result: Normalised[RouterCandidate] = Normalised()
     for raw in rows:
         node_id = _record_id(raw)
-        name = values.text(raw.get("comment"))
-        host = (values.text(raw.get("ip")) or "").strip()
         if node_id is None:
             result.skipped.append(Skipped("nodes", "node without a usable id", raw))
             continue
-        if not host:
-            result.skipped.append(Skipped("nodes", f"node {node_id} ({name}) has no IP", raw))
-            continue
 
         port = _port(raw.get("port"))
-        result.records.append(
-            RouterCandidate(
-                node_id=node_id,
-                name=name,
-                host=host,
-                port=port or default_port,
-                port_defaulted=port is None,
-                raw=raw,
-            )
+        node = RouterCandidate(
+            node_id=node_id,
+            name=values.text(raw.get("comment")),
+            host=(values.text(raw.get("ip")) or "").strip() or None,
+            port=port or default_port,
+            port_defaulted=port is None and default_port is not None,
+            raw=raw,
         )
+        result.records.append(node)
+        if not node.pollable:
+            result.skipped.append(Skipped("nodes", _not_pollable(node), raw))
     return result
+
+
+def _not_pollable(node: RouterCandidate) -> str:
+    """Why a node names no router to poll, and what to set so that it does."""
+    sent = node.raw.get("port")
+    port = "no port" if sent in (None, "") else f"no usable port ({sent!r})"
+    where = f"node {node.node_id} ({node.name})"
+    if node.host is None and node.port is None:
+        return (
+            f"{where} has no IP and {port}: set both in ISPCube "
+            "(or the port as port under [defaults] in the config file)"
+        )
+    if node.host is None:
+        return f"{where} has no IP: set it in ISPCube"
+    return (
+        f"{where} has {port}: set the node's port in ISPCube, "
+        "or port under [defaults] in the config file"
+    )
 
 
 def customer(customer_id: int, raw: Raw, zone: tzinfo) -> Customer:
