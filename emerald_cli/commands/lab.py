@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -125,6 +126,10 @@ def serve(
             customers=customers,
             extra_connections=max(0, connections - len(billing.connections)),
         )
+    # Sessions age while the lab runs, as on a real router.
+    started = time.monotonic()
+    for router in fleet.routers:
+        router.session_age = lambda: time.monotonic() - started
     lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
     ispcube = smartolt = None
     try:

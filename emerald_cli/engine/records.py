@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from emerald_cli.sources.mikrotik.durations import seconds
 from emerald_cli.store import schema
 
 # Columns whose names are not the attribute's in snake_case.
 ATTRIBUTE_OF = {"ros_id": ".id", "is_default": "default"}
 BOOKKEEPING = frozenset((*schema.BOOKKEEPING_COLUMNS, "router_id", "extra"))
+# Columns computed here from other attributes, never read from one of their own.
+DERIVED = frozenset({"connected_at"})
 
 
 @dataclass(frozen=True)
@@ -33,15 +37,22 @@ def layout(table_name: str) -> Layout:
         for column in schema.metadata.tables[table_name].c
         if column.name not in BOOKKEEPING
     )
-    column_of = {ATTRIBUTE_OF.get(name, name.replace("_", "-")): name for name in names}
+    column_of = {
+        ATTRIBUTE_OF.get(name, name.replace("_", "-")): name
+        for name in names
+        if name not in DERIVED
+    }
     return Layout(names, column_of, "session_id" in names)
 
 
-def table_rows(table_name: str, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+def table_rows(
+    table_name: str, rows: list[dict[str, str]], read_at: datetime
+) -> list[dict[str, Any]]:
     """Rows ready for `write_snapshot`: every column present (NULL when the router omits it).
 
     Example: {"name": "pp-1", "caller-id": "", "x-new": "1"} on ppp_secrets becomes
-    {"name": "pp-1", "caller_id": "", ..., "extra": {"x-new": "1"}}.
+    {"name": "pp-1", "caller_id": "", ..., "extra": {"x-new": "1"}}. A session also gets
+    `connected_at`, when it began: `read_at` (when the menu was read) less its uptime.
     """
     shape = layout(table_name)
     shaped = []
@@ -54,8 +65,18 @@ def table_rows(table_name: str, rows: list[dict[str, str]]) -> list[dict[str, An
                 extra[attribute] = value
             else:
                 record[column] = value
-        if shape.has_session and record["session_id"] is None:
-            record["session_id"] = ""
+        if shape.has_session:
+            if record["session_id"] is None:
+                record["session_id"] = ""
+            record["connected_at"] = _began(record["uptime"], read_at)
         record["extra"] = extra or None
         shaped.append(record)
     return shaped
+
+
+def _began(uptime: str | None, read_at: datetime) -> datetime | None:
+    """When a session began, to the second; None when its uptime is missing or unreadable."""
+    elapsed = seconds(uptime)
+    if elapsed is None:
+        return None
+    return (read_at - timedelta(seconds=elapsed)).replace(microsecond=0)

@@ -77,7 +77,7 @@ def write_router(
                     schema.metadata.tables[table_name],
                     {"router_id": router_id},
                     KEYS[table_name],
-                    table_rows(table_name, rows),
+                    table_rows(table_name, rows, result.read_at.get(table_name, now)),
                     now,
                     dry_run=dry_run,
                 )

@@ -11,6 +11,8 @@ is typed, because the product must prove that it stores what the router sent.
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PROFILES = (
@@ -31,6 +33,9 @@ SPANISH_COMMENTS = ("Peña 100", "Muñoz y Cía.", "Castañeda 2140", "Ñandú 7
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 DISCONNECT_REASONS = ("peer-request", "hung-up", "idle-timeout", "session-timeout", "reset")
+
+# A session's uptime as the lab writes it: days, then a clock.
+SESSION_UPTIME = re.compile(r"(\d+)d(\d{2}):(\d{2}):(\d{2})")
 
 # Comments long enough for the API's 2-byte (> 127 bytes) and 3-byte (> 16,383) length prefixes.
 MEDIUM_COMMENT_EVERY = 25  # secrets 12, 37, 62, ... of every router
@@ -56,6 +61,9 @@ class LabRouter:
     active: list[dict[str, str]] = field(default_factory=list)
     profiles: list[dict[str, str]] = field(default_factory=list)
     queues: list[dict[str, str]] = field(default_factory=list)
+    # Seconds since `active` was listed: printed sessions are that much older, as on a real
+    # router, whose uptimes grow every second. Always 0 unless the lab is told otherwise.
+    session_age: Callable[[], float] = field(default=lambda: 0.0, repr=False, compare=False)
 
     @property
     def major_version(self) -> int:
@@ -83,11 +91,31 @@ class LabRouter:
             "/system/identity": [self.identity_row()],
             "/system/resource": [self.resource_row()],
             "/ppp/secret": self.secrets,
-            "/ppp/active": self.active,
+            "/ppp/active": self.active_rows(),
             "/ppp/profile": self.profiles,
             "/queue/simple": self.queues,
         }
         return menus.get(path)
+
+
+    def active_rows(self) -> list[dict[str, str]]:
+        """The sessions, each as old as `session_age` makes it."""
+        age = int(self.session_age())
+        if not age:
+            return self.active
+        return [{**row, "uptime": _older(row["uptime"], age)} for row in self.active]
+
+
+def _older(uptime: str, seconds: int) -> str:
+    parts = SESSION_UPTIME.fullmatch(uptime)
+    if parts is None:
+        return uptime
+    days, hours, minutes, rest = map(int, parts.groups())
+    total = days * 86_400 + hours * 3_600 + minutes * 60 + rest + seconds
+    days, total = divmod(total, 86_400)
+    hours, total = divmod(total, 3_600)
+    minutes, rest = divmod(total, 60)
+    return f"{days}d{hours:02d}:{minutes:02d}:{rest:02d}"
 
 
 @dataclass

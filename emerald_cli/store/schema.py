@@ -26,6 +26,9 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Columns every snapshot table carries besides the values it was sent.
 BOOKKEEPING_COLUMNS = ("id", "first_seen_at", "last_seen_at", "removed_at", "content_hash")
 
+# Column.info key: False for a value written with its row that never makes the row changed.
+COMPARED = "compared"
+
 
 def _seen_columns() -> list[sa.Column[object]]:
     return [
@@ -67,9 +70,18 @@ routers = sa.Table(
 
 
 def _router_table(
-    name: str, key: tuple[str, ...], values: tuple[str, ...], **defaults: str
+    name: str,
+    key: tuple[str, ...],
+    values: tuple[str, ...],
+    *computed: sa.Column[Any],
+    uncompared: tuple[str, ...] = (),
+    **defaults: str,
 ) -> sa.Table:
-    """A snapshot table: one router's rows, unique on router_id plus the natural key."""
+    """A snapshot table: one router's rows, unique on router_id plus the natural key.
+
+    Attribute columns hold text as sent; `computed` columns are worked out from them.
+    `uncompared` columns are written with their row but never make it count as changed.
+    """
     attribute_columns = [
         sa.Column(
             column,
@@ -77,6 +89,7 @@ def _router_table(
             nullable=column not in key,
             default=defaults.get(column),
             server_default=defaults.get(column),
+            info={COMPARED: False} if column in uncompared else {},
         )
         for column in (*key, *values)
     ]
@@ -92,6 +105,7 @@ def _router_table(
             index=True,
         ),
         *attribute_columns,
+        *computed,
         *_snapshot_columns(),
         sa.UniqueConstraint("router_id", *key),
     )
@@ -135,6 +149,11 @@ ppp_active = _router_table(
         "ros_id",
         "extra",
     ),
+    # When the session began: the time it was read less its uptime.
+    sa.Column("connected_at", UtcDateTime(), info={COMPARED: False}),
+    # A session's uptime grows every second: it would make every session look changed on
+    # every run. It is kept as it was when the row was last written, with connected_at.
+    uncompared=("uptime",),
     session_id="",
 )
 

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from emerald_cli.store.counts import ChangeCounts
 from emerald_cli.store.database import max_bind_parameters
 from emerald_cli.store.routers import mark_router_polled, upsert_router
+from emerald_cli.store.schema import COMPARED
 from emerald_cli.store.timestamps import require_aware
 
 __all__ = [
@@ -76,9 +77,22 @@ class _Layout:
     # only values that may need converting or refusing; other typed values are stored as given.
     checked_positions: tuple[int, ...]
     checked_key_positions: tuple[int, ...]
+    # Value columns written with their row that never make it changed (see schema.COMPARED).
+    uncompared: frozenset[str]
+    compared_positions: tuple[int, ...]
 
     def where_scope(self) -> list[sa.ColumnElement[bool]]:
         return [self.table.c[name] == value for name, value in self.scope.items()]
+
+    def hash_of(self, row: dict[str, Any]) -> int:
+        if self.uncompared:
+            row = {name: value for name, value in row.items() if name not in self.uncompared}
+        return content_hash(row)
+
+    def same(self, values: Values, stored: Values) -> bool:
+        if not self.uncompared:
+            return values == stored
+        return all(values[position] == stored[position] for position in self.compared_positions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +131,9 @@ class _Diff:
     inserts: list[tuple[Key, Values, int]] = field(default_factory=list)
     updates: list[tuple[int, Values, int]] = field(default_factory=list)
     # Unchanged rows whose hash differed (stored before hashes were kept, the same values sent
-    # another way, or typed by another version of the code): only their hash is written.
-    hashed: list[tuple[int, int]] = field(default_factory=list)
+    # another way, or typed by another version of the code): their hash is written, and the
+    # columns that are not compared, which such a row may never have had.
+    hashed: list[tuple[int, Values, int]] = field(default_factory=list)
     removed_ids: list[int] = field(default_factory=list)
     unchanged: int = 0
 
@@ -198,6 +213,9 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
     text_columns = frozenset(
         column.name for column in table.c if isinstance(column.type, sa.String)
     )
+    uncompared = frozenset(
+        name for name in value_columns if table.c[name].info.get(COMPARED, True) is False
+    )
     return _Layout(
         table=table,
         scope=dict(scope),
@@ -209,6 +227,8 @@ def _layout(table: sa.Table, scope: dict[str, Any], key: tuple[str, ...]) -> _La
         decimal_steps=decimal_steps,
         checked_positions=_positions(value_columns, text_columns | decimal_steps.keys()),
         checked_key_positions=_positions(key_columns, text_columns | decimal_steps.keys()),
+        uncompared=uncompared,
+        compared_positions=_positions(value_columns, set(value_columns) - uncompared),
     )
 
 
@@ -236,7 +256,7 @@ def _incoming(layout: _Layout, rows: Sequence[Row]) -> dict[Key, _Incoming]:
         if type(row) is DeferredRow:
             row_key, row_hash = row.key, row.content_hash
         else:
-            row_key, row_hash = _key_of(layout, row), content_hash(row)
+            row_key, row_hash = _key_of(layout, row), layout.hash_of(row)
 
         if row_key in incoming:
             duplicates += 1
@@ -504,9 +524,9 @@ def _compare_values(
     in another zone or the same amount at another scale is no change."""
     for row_id, (row_key, new) in suspects.items():
         values = _values(layout, row_key, new.row)
-        if values == stored[row_id]:
+        if layout.same(values, stored[row_id]):
             diff.unchanged += 1
-            diff.hashed.append((row_id, new.content_hash))
+            diff.hashed.append((row_id, values, new.content_hash))
         else:
             diff.updates.append((row_id, values, new.content_hash))
 
@@ -536,11 +556,26 @@ def _write(conn: sa.Connection, layout: _Layout, diff: _Diff, now: datetime) -> 
         )
 
     if diff.hashed:
+        uncompared = [
+            (position, name)
+            for position, name in enumerate(layout.value_columns)
+            if name in layout.uncompared
+        ]
         conn.execute(
             table.update()
             .where(table.c.id == sa.bindparam("row_id"))
-            .values(content_hash=sa.bindparam("new_hash")),
-            [{"row_id": row_id, "new_hash": new_hash} for row_id, new_hash in diff.hashed],
+            .values(
+                content_hash=sa.bindparam("new_hash"),
+                **{name: sa.bindparam(f"new_{name}") for _, name in uncompared},
+            ),
+            [
+                {
+                    "row_id": row_id,
+                    "new_hash": new_hash,
+                    **{f"new_{name}": values[position] for position, name in uncompared},
+                }
+                for row_id, values, new_hash in diff.hashed
+            ],
         )
 
     if diff.inserts:

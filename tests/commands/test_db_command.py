@@ -5,6 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
+from tests.store.conftest import REVISIONS
 
 runner = CliRunner()
 
@@ -21,12 +22,12 @@ def test_status_then_upgrade_then_up_to_date(database_url: str, tmp_path, monkey
     assert before.exit_code == 0, before.stderr
     assert before.stdout.splitlines() == [
         "current: empty database",
-        "pending: 0001, 0002, 0003, 0004, 0005, 0006, 0007",
+        f"pending: {', '.join(REVISIONS)}",
     ]
     assert first.exit_code == 0
-    assert first.stderr.strip().endswith("applied 0001, 0002, 0003, 0004, 0005, 0006, 0007")
+    assert first.stderr.strip().endswith(f"applied {', '.join(REVISIONS)}")
     assert second.stderr.strip().endswith("up to date")
-    assert after.stdout.splitlines() == ["current: 0007", "pending: none"]
+    assert after.stdout.splitlines() == [f"current: {REVISIONS[-1]}", "pending: none"]
 
 
 def test_a_malformed_url_is_exit_two_without_its_password(tmp_path, monkeypatch):

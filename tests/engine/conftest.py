@@ -16,6 +16,7 @@ from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
+from emerald_cli.store import schema
 
 
 class LabWorld:
@@ -59,11 +60,14 @@ def statuses(report: RunReport) -> dict[str, str]:
 
 def stored(engine: sa.Engine, table: str, router: str) -> dict[tuple[str, ...], dict[str, Any]]:
     """One router's rows of `table`, keyed by name (and session), bookkeeping columns dropped."""
-    query = sa.text(
-        f"SELECT t.* FROM {table} t JOIN routers r ON r.id = t.router_id WHERE r.name = :name"  # noqa: S608
+    rows_of = schema.metadata.tables[table]
+    query = (
+        sa.select(rows_of)
+        .join(schema.routers, schema.routers.c.id == rows_of.c.router_id)
+        .where(schema.routers.c.name == router)
     )
     with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query, {"name": router})]
+        rows = [dict(row) for row in conn.execute(query).mappings()]
     drop = {"id", "router_id", "first_seen_at", "last_seen_at"}
     return {
         (row["name"], row.get("session_id") or ""): {k: v for k, v in row.items() if k not in drop}

@@ -6,12 +6,14 @@ Each test compares what is stored with what the lab holds, value for value.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.errors import DatabaseError
+from emerald_cli.sources.mikrotik.durations import seconds
 from tests.engine.conftest import LabWorld, statuses, stored
 
 SECRET_COLUMNS = {
@@ -128,6 +130,52 @@ def test_second_sync_reports_exactly_the_changed_rows(world: LabWorld, engine: s
     detail = {t.name: t.detail for t in run.report.targets}["router-001"]["ppp_secrets"]
     assert (detail["inserted"], detail["updated"], detail["removed"]) == (0, 1, 0)
     assert stored(engine, "ppp_secrets", "router-001")[(gone["name"], "")]["removed_at"] is None
+
+
+def test_sessions_that_only_grew_older_are_unchanged(world: LabWorld, engine: sa.Engine):
+    """A live session's uptime grows every second: that alone is no change, and the stored
+    time the session began stays as first computed."""
+    targets = world.targets()
+    sync_mikrotik(engine, targets, workers=2)
+    router = world.fleet.router("router-000")
+    before = stored(engine, "ppp_active", "router-000")
+    for lab_router in world.fleet.routers:
+        lab_router.session_age = lambda: 3_600.0
+    reconnected = router.active[0]
+    reconnected["session-id"] = "0x8FFFFFFF"
+
+    run = sync_mikrotik(engine, targets, workers=2)
+
+    by_name = {target.name: target for target in run.report.targets}
+    assert by_name["router-000"].detail["ppp_active"] == {
+        "inserted": 1,
+        "updated": 0,
+        "unchanged": len(router.active) - 1,
+        "removed": 1,
+    }
+    for name in ("router-001", "router-002"):
+        assert by_name[name].detail["ppp_active"]["updated"] == 0
+    after = stored(engine, "ppp_active", "router-000")
+    kept = next(key for key in before if key[0] != reconnected["name"])
+    assert (after[kept]["uptime"], after[kept]["connected_at"]) == (
+        before[kept]["uptime"],
+        before[kept]["connected_at"],
+    )
+    assert before[kept]["connected_at"] is not None
+    # The new session is written with its uptime as printed, an hour older than listed.
+    fresh = after[(reconnected["name"], "0x8FFFFFFF")]
+    assert fresh["uptime"] == router.active_rows()[0]["uptime"] != reconnected["uptime"]
+
+
+def test_when_a_session_began_is_its_read_time_less_its_uptime(world: LabWorld, engine: sa.Engine):
+    started = datetime.now(UTC)
+    sync_mikrotik(engine, world.targets(), workers=2)
+    finished = datetime.now(UTC)
+
+    session = world.fleet.router("router-001").active[0]
+    row = stored(engine, "ppp_active", "router-001")[(session["name"], session["session-id"])]
+    uptime = timedelta(seconds=seconds(session["uptime"]))
+    assert started - uptime - timedelta(seconds=1) <= row["connected_at"] <= finished - uptime
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,14 @@ import sqlalchemy as sa
 from emerald_cli.store.database import make_engine
 from emerald_cli.store.migrate import upgrade
 
+# Every migration, in order: a new one is added here on purpose, with its tests.
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+
+
+def revisions_after(revision: str) -> list[str]:
+    """The migrations an upgrade applies to a database at `revision`."""
+    return REVISIONS[REVISIONS.index(revision) + 1 :]
+
 
 @pytest.fixture
 def empty_engine(database_url: str) -> Iterator[sa.Engine]:

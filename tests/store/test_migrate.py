@@ -27,6 +27,7 @@ from emerald_cli.store.migrate import (
 from emerald_cli.store.routers import upsert_router
 from emerald_cli.store.schema import NATURAL_KEYS, metadata, nodes, ppp_secrets, routers
 from emerald_cli.store.snapshot import write_snapshot
+from tests.store.conftest import REVISIONS, revisions_after
 from tests.store.test_saas_tables import downgraded
 
 NOW = datetime(2024, 12, 3, 10, 0, 0, tzinfo=UTC)
@@ -55,7 +56,6 @@ TABLES = [
     "sync_targets",
 ]
 
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
 HEAD = REVISIONS[-1]
 
 
@@ -290,7 +290,7 @@ def test_0007_keeps_one_router_per_node_and_the_rest_as_history(engine: sa.Engin
                 .values(source="ispcube", node_id=node_id, removed_at=removed_at)
             )
 
-    assert upgrade(engine) == ["0007"]
+    assert upgrade(engine) == revisions_after("0006")
 
     with engine.connect() as conn:
         rows = conn.execute(sa.select(routers.c.name, routers.c.node_id, routers.c.removed_at))

@@ -504,3 +504,61 @@ def test_times_are_stored_in_one_text_form_on_sqlite(engine: sa.Engine) -> None:
         ("a", "2024-12-03 10:00:00.000000", "2024-12-03 10:00:00.000000"),
         ("b", "2024-12-03 10:00:00.000000", "2024-12-03 10:00:00.000000"),
     ]
+
+
+ACTIVE_KEY = ("router_id", "name", "session_id")
+
+
+def session(uptime: str, began: datetime | None, address: str = "10.0.0.2") -> dict[str, Any]:
+    return {
+        "name": "pp-1",
+        "session_id": "0x1",
+        "address": address,
+        "uptime": uptime,
+        "connected_at": began,
+    }
+
+
+def test_columns_that_are_not_compared_change_nothing_and_keep_their_value(
+    engine: sa.Engine,
+) -> None:
+    router_id = add_router(engine)
+    write(engine, router_id, [session("1h", T0)], T0, table=ppp_active, key=ACTIVE_KEY)
+
+    older = write(
+        engine,
+        router_id,
+        [session("1h5m", T0 + timedelta(seconds=1))],
+        T1,
+        table=ppp_active,
+        key=ACTIVE_KEY,
+    )
+    kept = stored(engine, router_id, ppp_active)["pp-1"]
+    moved = write(
+        engine,
+        router_id,
+        [session("1h10m", T0, address="10.0.0.3")],
+        T2,
+        table=ppp_active,
+        key=ACTIVE_KEY,
+    )
+    rewritten = stored(engine, router_id, ppp_active)["pp-1"]
+
+    assert older == ChangeCounts(unchanged=1)
+    assert (kept["uptime"], kept["connected_at"], kept["last_seen_at"]) == ("1h", T0, T1)
+    assert moved == ChangeCounts(updated=1)
+    assert (rewritten["uptime"], rewritten["address"]) == ("1h10m", "10.0.0.3")
+
+
+def test_a_row_compared_by_value_gets_its_uncompared_columns_written(engine: sa.Engine) -> None:
+    """Sessions stored before connected_at existed get it on the first sync that reads them."""
+    router_id = add_router(engine)
+    write(engine, router_id, [session("1h", None)], T0, table=ppp_active, key=ACTIVE_KEY)
+    forget_hashes(engine, ppp_active)
+
+    counts = write(engine, router_id, [session("1h5m", T0)], T1, table=ppp_active, key=ACTIVE_KEY)
+
+    row = stored(engine, router_id, ppp_active)["pp-1"]
+    assert counts == ChangeCounts(unchanged=1)
+    assert (row["uptime"], row["connected_at"]) == ("1h5m", T0)
+    assert row["content_hash"] is not None

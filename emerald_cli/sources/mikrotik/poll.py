@@ -12,6 +12,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from librouteros.exceptions import ConnectionClosed, FatalError, ProtocolError, TrapError
 from tenacity import (
@@ -63,7 +64,8 @@ class PollResult:
     """What one router gave: its identity, each menu's rows, or why it failed.
 
     `tables` maps a table name ("ppp_secrets", ...) to the rows exactly as printed, keyed by
-    RouterOS attribute names. A menu the router lacks is in `skipped`, not in `tables`.
+    RouterOS attribute names, and `read_at` to when its print ended, for what a row says
+    relative to that moment (a session's uptime). A menu the router lacks is in `skipped`.
     """
 
     name: str
@@ -77,6 +79,7 @@ class PollResult:
     identity: str | None = None
     resource: dict[str, str] = field(default_factory=dict)
     tables: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    read_at: dict[str, datetime] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -150,6 +153,7 @@ def _read_menus(api: FaithfulApi, target: RouterTarget, result: PollResult) -> N
             continue
         _check_names(menu, rows)
         result.tables[menu.table] = rows
+        result.read_at[menu.table] = datetime.now(UTC)
 
 
 def _print(api: FaithfulApi, menu: Menu) -> list[dict[str, str]]:
