@@ -97,7 +97,6 @@ class LabRouter:
         }
         return menus.get(path)
 
-
     def active_rows(self) -> list[dict[str, str]]:
         """The sessions, each as old as `session_age` makes it."""
         age = int(self.session_age())

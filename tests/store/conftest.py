@@ -11,7 +11,7 @@ from emerald_cli.store.database import make_engine
 from emerald_cli.store.migrate import upgrade
 
 # Every migration, in order: a new one is added here on purpose, with its tests.
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
 
 
 def revisions_after(revision: str) -> list[str]:

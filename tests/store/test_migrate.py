@@ -305,3 +305,24 @@ def test_0007_keeps_one_router_per_node_and_the_rest_as_history(engine: sa.Engin
         "core-1": (None, None),
     }
     assert count_secrets(engine) == 1
+
+
+# Migration 0009: SQLite times in one text form
+
+
+def test_0009_gives_sqlite_times_written_without_a_fraction_one(engine: sa.Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores times as text")
+    downgraded(engine, "0008")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO routers (name, host, port, source, first_seen_at, last_seen_at) "
+            "VALUES ('core-1', '10.0.0.1', 8728, 'inventory', '2024-06-01 03:00:00', "
+            "'2024-06-01 03:00:00.250000')"
+        )
+
+    assert upgrade(engine) == revisions_after("0008")
+
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT first_seen_at, last_seen_at FROM routers").one()
+    assert tuple(stored) == ("2024-06-01 03:00:00.000000", "2024-06-01 03:00:00.250000")
