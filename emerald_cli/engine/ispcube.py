@@ -31,7 +31,7 @@ from emerald_cli.sources.ispcube import ISPCubeClient, records
 from emerald_cli.sources.ispcube.records import RouterCandidate
 from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
-from emerald_cli.store.routers import upsert_node_router
+from emerald_cli.store.routers import retire_routers, upsert_node_router
 from emerald_cli.store.snapshot import DeferredRow
 
 logger = logging.getLogger(__name__)
@@ -166,9 +166,10 @@ def _routers_from_nodes(
     ISPCube lose their router.
 
     A renamed node renames its router row, which keeps its id and so its secrets, sessions
-    and their history. A name another router already has (an inventory router, or the router
-    of a node ISPCube no longer lists, removed but kept as history) is not taken from it: the
-    node's router gets the node id added to its name, and a warning says so.
+    and their history. A router whose node is gone (or can no longer be polled) is removed
+    with everything read from it. A name another router already has (an inventory router, or
+    the router of a node ISPCube no longer lists, removed but kept as history) is not taken
+    from it: the node's router gets the node id added to its name, and a warning says so.
     """
     routers = schema.routers
     listed = {node.node_id: node for node in nodes}  # a node listed twice: the last is kept
@@ -199,17 +200,16 @@ def _routers_from_nodes(
             now=now,
         )
 
-    gone = conn.execute(
-        routers.update()
-        .where(
+    gone = conn.scalars(
+        sa.select(routers.c.id).where(
             routers.c.source == SOURCE,
             routers.c.removed_at.is_(None),
             sa.or_(routers.c.node_id.is_(None), routers.c.node_id.not_in(list(listed))),
         )
-        .values(removed_at=now)
-    )
+    ).all()
+    retire_routers(conn, list(gone), now)
     return {
-        "routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": gone.rowcount}
+        "routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": len(gone)}
     }
 
 

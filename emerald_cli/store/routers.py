@@ -14,11 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from emerald_cli.store.schema import routers
+from emerald_cli.store.schema import ppp_active, ppp_profiles, ppp_secrets, queues, routers
 from emerald_cli.store.statuses import ROUTER_SOURCES
 from emerald_cli.store.timestamps import require_aware, utc_now
 
 logger = logging.getLogger(__name__)
+
+# The tables of what is read from each router.
+ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 
 # Router columns upsert_router sets from its **fields.
 ROUTER_FIELDS = frozenset({"identity", "version", "board", "uptime", "last_polled_at"})
@@ -129,3 +132,20 @@ def mark_router_polled(
     )
     if result.rowcount != 1:
         raise ValueError(f"no router with id {router_id}")
+
+
+def retire_routers(conn: sa.Connection, router_ids: list[int], now: datetime) -> None:
+    """Mark routers removed, and every row read from them: a router no source lists any more
+    is not polled, so its secrets and sessions are no longer current either. A router that
+    comes back is polled again, and its rows come back with it."""
+    require_aware(now)
+    if not router_ids:
+        return
+
+    conn.execute(routers.update().where(routers.c.id.in_(router_ids)).values(removed_at=now))
+    for table in ROUTER_TABLES:
+        conn.execute(
+            table.update()
+            .where(table.c.router_id.in_(router_ids), table.c.removed_at.is_(None))
+            .values(removed_at=now)
+        )

@@ -198,15 +198,40 @@ def test_node_routers_log_in_with_the_config_files_defaults(
 def test_a_node_deleted_in_ispcube_is_no_longer_polled(labs: Labs, database_url: str):
     invoke(database_url, "sync", "ispcube")
     before = invoke(database_url, "sync", "mikrotik", "--json")
-    labs.billing.nodes = [node for node in labs.billing.nodes if node["id"] != 3]
+    deleted = next(node for node in labs.billing.nodes if node["id"] == 3)
+    labs.billing.nodes.remove(deleted)
 
     removed = invoke(database_url, "sync", "ispcube", "--json")
     after = invoke(database_url, "sync", "mikrotik", "--json")
+    while_gone = current_secrets(database_url)
+    labs.billing.nodes.append(deleted)
+    invoke(database_url, "sync", "ispcube")
+    back = invoke(database_url, "sync", "mikrotik", "--json")
 
     assert polled(before) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
     nodes = {t["name"]: t for t in json.loads(removed.stdout)["targets"]}["nodes"]
     assert nodes["detail"]["routers"] == {"from_nodes": 2, "renamed": 0, "removed": 1}
     assert polled(after) == [("router-000", "ok"), ("router-001", "ok")]
+    # What was read from the gone router is no longer current; it is again once polled.
+    listed = {router.name: len(router.secrets) for router in labs.routers.fleet.routers}
+    assert while_gone == {name: listed[name] for name in ("router-000", "router-001")}
+    assert polled(back) == polled(before)
+    assert current_secrets(database_url) == listed
+
+
+def current_secrets(database_url: str) -> dict[str, int]:
+    """How many secrets each router has that are not marked removed."""
+    secrets, routers = schema.ppp_secrets, schema.routers
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        counted = conn.execute(
+            sa.select(routers.c.name, sa.func.count())
+            .join(secrets, secrets.c.router_id == routers.c.id)
+            .where(secrets.c.removed_at.is_(None))
+            .group_by(routers.c.name)
+        ).all()
+    engine.dispose()
+    return dict(counted)
 
 
 def test_sync_all_runs_the_three_sources(labs, database_url: str):
