@@ -23,6 +23,14 @@ from emerald_cli.store import schema
 from emerald_cli.store.routers import upsert_router
 
 API_KEY, CLIENT_ID, USER, PASSWORD, TOKEN = "lab-key", "77", "api", "lab-pass", "lab-token"
+# The tables each ISPCube stream writes.
+STREAM_TABLES = {
+    "plans": ("plans",),
+    "nodes": ("nodes",),
+    "customers": ("customers", "customer_emails", "customer_phones"),
+    "connections": ("connections",),
+}
+SNAPSHOTS = [name for names in STREAM_TABLES.values() for name in names]
 POSITION = ("olt_id", "board", "port", "onu")
 HOURLY_RUNS_A_MONTH = 24 * 30
 ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION = 2.5
@@ -319,23 +327,52 @@ def test_a_node_deleted_or_left_without_ip_loses_its_router_until_it_is_back(
 
 def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing: Billing):
     sync_ispcube(engine, ispcube_account(ispcube))
-    billing.customers[3]["name"] = "CLIENTE RENOMBRADO"
+    stored_before = {name: len(table(engine, name, "id")) for name in SNAPSHOTS}
+    renamed = billing.customers[3]
+    renamed["name"] = "CLIENTE RENOMBRADO"
+    with_email = next(r for r in billing.customers if r["contact_emails"] and r is not renamed)
+    with_email["contact_emails"] = [*with_email["contact_emails"], {"email": "nuevo@example.com"}]
     gone = billing.connections.pop(5)
+    moved = billing.connections[6]
+    moved["address"] = "Calle Nueva 1"
     billing.plans.append({"id": 99, "name": "FIBRA 1000", "speed": "1000", "comment": ""})
+    billing.nodes[0]["comment"] = "NODO RENOMBRADO"
 
     run = sync_ispcube(engine, ispcube_account(ispcube))
 
     detail = {t.name: t.detail for t in run.report.targets}
-    assert detail["customers"]["customers"] == {
-        "inserted": 0,
-        "updated": 1,
-        "unchanged": len(billing.customers) - 1,
-        "removed": 0,
+    changes = {
+        name: detail[stream][name] for stream, names in STREAM_TABLES.items() for name in names
     }
-    assert detail["connections"]["connections"]["removed"] == 1
-    assert detail["plans"]["plans"]["inserted"] == 1
+
+    def counts(table_name: str, **changed: int) -> dict[str, int]:
+        moved_rows = changed.get("updated", 0) + changed.get("removed", 0)
+        return {
+            "inserted": changed.get("inserted", 0),
+            "updated": changed.get("updated", 0),
+            "unchanged": stored_before[table_name] - moved_rows,
+            "removed": changed.get("removed", 0),
+        }
+
+    assert changes == {
+        "plans": counts("plans", inserted=1),
+        "nodes": counts("nodes", updated=1),
+        # The customer given an email changed too: its raw record holds its emails.
+        "customers": counts("customers", updated=2),
+        "customer_emails": counts("customer_emails", inserted=1),
+        "customer_phones": counts("customer_phones"),
+        "connections": counts("connections", updated=1, removed=1),
+    }
+    assert run.report.counts.as_dict() == {
+        "inserted": 2,
+        "updated": 4,
+        "unchanged": sum(stored_before.values()) - 5,
+        "removed": 1,
+    }
     assert table(engine, "plans", "plan_id")[99]["comment"] is None
     assert table(engine, "connections", "connection_id")[gone["id"]]["removed_at"] is not None
+    assert table(engine, "customers", "customer_id")[renamed["id"]]["name"] == "CLIENTE RENOMBRADO"
+    assert table(engine, "connections", "connection_id")[moved["id"]]["address"] == "Calle Nueva 1"
 
 
 @pytest.mark.parametrize(
@@ -343,6 +380,8 @@ def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing
     [
         ("status", {"status": 500}, "api_error"),
         ("status", {"status": 502}, "api_error"),
+        ("status", {"status": 504}, "api_error"),
+        ("reset", {}, "unreachable"),
         ("truncated", {}, "api_error"),
         ("html_200", {}, "api_error"),
         ("hang", {}, "timeout"),
