@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from emerald_cli import console
 from emerald_cli.accounts import ispcube_account, smartolt_account
 from emerald_cli.commands.options import (
     STATUS_EXIT,
+    Command,
     ConfigFile,
     DatabaseUrl,
     InventoryFile,
@@ -67,8 +69,26 @@ DryRun = Annotated[
 ]
 
 
+def prints_the_run_cut_short(command: Command) -> Command:
+    """With --json, a run that Ctrl-C or an error ended still prints, as `sync all` prints it:
+    it was recorded, and a script wants its id and what it wrote, not an empty stdout."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BaseException as error:
+            cut_short: RunReport | None = getattr(error, "run_report", None)
+            if kwargs.get("json_output") and cut_short is not None:
+                console.print_json(cut_short.as_json())
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 @app.command("mikrotik")
 @exits_cleanly
+@prints_the_run_cut_short
 def mikrotik(
     inventory: InventoryFile = None,
     only: Only = None,
@@ -100,6 +120,7 @@ def mikrotik(
 
 @app.command("ispcube")
 @exits_cleanly
+@prints_the_run_cut_short
 def ispcube(
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
@@ -121,6 +142,7 @@ def ispcube(
 
 @app.command("smartolt")
 @exits_cleanly
+@prints_the_run_cut_short
 def smartolt(
     dry_run: DryRun = False,
     json_output: JsonOutput = False,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
@@ -137,27 +138,39 @@ def test_sync_all_stopped_by_a_busy_source_still_reports_the_runs_done(labs, dat
     assert f"run {holder}" in document["error"] and f"run {holder}" in result.stderr
 
 
-def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(
-    labs: Labs, database_url: str, tmp_path: Path
-):
-    labs.smartolt.fault("onus", "hang")
+def interrupted(
+    database_url: str, source: str, recorded: int, *command: str
+) -> tuple[int, str, str]:
+    """Run `emerald *command`, and send it SIGINT once `source`'s run has recorded `recorded`
+    targets; its exit code, stdout and stderr."""
     emerald = Path(sys.executable).with_name("emerald")
     sync = subprocess.Popen(
-        [emerald, "sync", "all", "--json", "--database-url", database_url],
+        [emerald, *command, "--database-url", database_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     engine = open_store(database_url)
     deadline = time.monotonic() + 60
-    while lock.current_lock(engine, "smartolt") is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # into the hanging ONU listing
-    sync.send_signal(signal.SIGINT)
-    stdout, _ = sync.communicate(timeout=30)
+    while time.monotonic() < deadline:
+        held = lock.current_lock(engine, source)
+        run = runs.get_run(engine, held["run_id"]) if held else None
+        if run is not None and len(run["targets"]) >= recorded:
+            break
+        time.sleep(0.05)
     engine.dispose()
+    time.sleep(0.3)  # into the hanging listing
+    sync.send_signal(signal.SIGINT)
+    stdout, stderr = sync.communicate(timeout=30)
+    return sync.returncode, stdout, stderr
 
-    assert sync.returncode == 130
+
+def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(labs: Labs, database_url: str):
+    labs.smartolt.fault("onus", "hang")
+
+    returncode, stdout, _ = interrupted(database_url, "smartolt", 1, "sync", "all", "--json")
+
+    assert returncode == 130
     document = json.loads(stdout)
     assert [(run["source"], run["status"]) for run in document["runs"]] == [
         ("ispcube", "ok"),
@@ -166,6 +179,60 @@ def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(
     ]
     assert document["runs"][2]["error"] == "stopped by Ctrl-C or SIGTERM"
     assert document["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("source", "hanging", "written"),
+    [("ispcube", "customers", ["nodes", "plans"]), ("smartolt", "onus", ["olts"])],
+)
+def test_a_sync_stopped_by_ctrl_c_prints_its_run(
+    labs: Labs, database_url: str, source: str, hanging: str, written: list[str]
+):
+    getattr(labs, source).fault(hanging, "hang")
+
+    returncode, stdout, stderr = interrupted(
+        database_url, source, len(written), "sync", source, "--json"
+    )
+
+    [run] = runs.list_runs(open_store(database_url))
+    report = json.loads(stdout)
+    assert returncode == 130
+    assert (report["run_id"], report["status"], report["error"]) == (
+        run["id"],
+        "interrupted",
+        "stopped by Ctrl-C or SIGTERM",
+    )
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [
+        (name, "ok") for name in written
+    ]
+    assert stderr.splitlines() == [
+        f"error: run {run['id']} interrupted: rows written so far are kept; run the command again"
+    ]
+
+
+def test_a_database_failing_mid_run_still_prints_the_run(labs: Labs, database_url: str):
+    """A table vanishing under the run stands in for a database that drops mid-run."""
+    assert invoke(database_url, "sync", "smartolt").exit_code == 0
+    engine = open_store(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE onu_signals RENAME TO onu_signals_gone"))
+
+    result = invoke(database_url, "sync", "smartolt", "--json")
+
+    [run, _] = runs.list_runs(engine)
+    engine.dispose()
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert (report["run_id"], report["status"]) == (run["id"], "failed")
+    assert report["error"] == run["error"]
+    assert report["error"].startswith("the database failed while writing")
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [
+        ("olts", "ok"),
+        ("onu_statuses", "ok"),
+        ("onus", "ok"),
+    ]
+    [line] = result.stderr.splitlines()
+    assert line == f"error: run {run['id']} failed: {run['error']}"
 
 
 def test_sync_all_checks_the_inventory_file_before_syncing_anything(
