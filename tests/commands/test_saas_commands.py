@@ -366,3 +366,23 @@ def test_wrong_ispcube_password_exits_one(labs, database_url, monkeypatch):
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert {t["status"] for t in report["targets"]} == {"auth_failed"}
+
+
+def test_verbose_logs_info_to_stderr_with_json_on_stdout(labs: Labs, database_url: str):
+    result = invoke(database_url, "sync", "smartolt", "--json", "--verbose")
+
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    streams = [
+        line.split(" duration=")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("info emerald_cli.engine.streams: ")
+    ]
+    assert streams == [
+        f"info emerald_cli.engine.streams: stream={name} status=ok requests=1"
+        for name in ("olts", "onus", "onu_statuses", "onu_signals")
+    ]
+    assert (
+        f"info emerald_cli.engine.run: run={report['run_id']} source=smartolt trigger=cli started"
+        in result.stderr.splitlines()
+    )
