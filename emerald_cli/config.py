@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emerald_cli.errors import ConfigError
+from emerald_cli.errors import ConfigError, NotConfigured
 from emerald_cli.sources.mikrotik.login import LOGIN_METHODS
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 from emerald_cli.sources.mikrotik.wire import TlsSettings
@@ -166,7 +166,7 @@ def inventory_from_nodes(
     if defaults is None:
         username = os.environ.get("EMERALD_ROUTER_USERNAME")
         if not username:
-            raise ConfigError(
+            raise NotConfigured(
                 "no router credentials for the ISPCube nodes: set EMERALD_ROUTER_USERNAME and "
                 "EMERALD_ROUTER_PASSWORD, or a [defaults] table in the config file"
             )

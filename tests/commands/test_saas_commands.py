@@ -386,3 +386,62 @@ def test_verbose_logs_info_to_stderr_with_json_on_stdout(labs: Labs, database_ur
         f"info emerald_cli.engine.run: run={report['run_id']} source=smartolt trigger=cli started"
         in result.stderr.splitlines()
     )
+
+
+def test_config_show_of_a_config_that_cannot_be_used_exits_two(labs: Labs, tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[ispcube\n", encoding="utf-8")
+
+    table = runner.invoke(app, ["config", "show", "--config", str(bad)])
+    result = runner.invoke(app, ["config", "show", "--config", str(bad), "--json"])
+
+    shown = json.loads(result.stdout)
+    unreadable = (
+        f"{bad}: not valid TOML (Expected ']' at the end of a table declaration (at line 1, "
+        "column 9)): fix the file, written in UTF-8"
+    )
+    assert shown["accounts"] == {
+        "ispcube": {"error": unreadable},
+        "smartolt": {"error": unreadable},
+    }
+    assert shown["node_login"] == {"error": unreadable}
+    assert [setting["setting"] for setting in shown["settings"]] == [
+        "database_url",
+        "data_dir",
+        "log_file",
+        "inventory",
+        "config",
+        "workers",
+        "timeout",
+    ]
+    for shown_as in (table, result):
+        assert shown_as.exit_code == 2
+        assert shown_as.stderr.splitlines() == [
+            "error: cannot be used as configured: router login for ISPCube's nodes, ispcube, "
+            "smartolt; fix what the error rows say"
+        ]
+    assert "settings" in table.stdout and "not valid TOML" in " ".join(table.stdout.split())
+
+
+def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkeypatch):
+    assert runner.invoke(app, ["config", "show"]).exit_code == 0
+    for name in ("EMERALD_SMARTOLT_URL", "EMERALD_SMARTOLT_TOKEN", "EMERALD_ROUTER_USERNAME"):
+        monkeypatch.delenv(name)
+
+    unused = runner.invoke(app, ["config", "show", "--json"])
+    monkeypatch.delenv("EMERALD_ISPCUBE_PASSWORD")
+    half_done = runner.invoke(app, ["config", "show", "--json"])
+
+    assert (unused.exit_code, unused.stderr) == (0, "")
+    assert json.loads(unused.stdout)["accounts"]["smartolt"] == {
+        "error": "smartolt is not configured: set EMERALD_SMARTOLT_URL (or "
+        "EMERALD_SMARTOLT_URL_FILE)"
+    }
+    assert half_done.exit_code == 2
+    assert json.loads(half_done.stdout)["accounts"]["ispcube"] == {
+        "error": "ispcube setting password is missing: set EMERALD_ISPCUBE_PASSWORD (or "
+        "EMERALD_ISPCUBE_PASSWORD_FILE)"
+    }
+    assert half_done.stderr.splitlines() == [
+        "error: cannot be used as configured: ispcube; fix what the error rows say"
+    ]
