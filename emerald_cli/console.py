@@ -10,9 +10,10 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -28,6 +29,8 @@ from rich.progress import (
 from rich.table import Table
 
 from emerald_cli.engine.run import RunReport, TargetReport
+
+Target = TypeVar("Target")  # a router or stream of a run, as a report or as a stored row
 
 
 class _Stdout(io.TextIOBase):
@@ -144,9 +147,19 @@ def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterat
         yield TargetProgress(progress, total, label)
 
 
+def in_display_order(
+    targets: Iterable[Target], kind: Callable[[Target], str], name: Callable[[Target], str]
+) -> list[Target]:
+    """Routers by name, to be found in a fleet; API streams in the order they ran, so that a
+    stream that failed comes before the ones it left `not called`."""
+    targets = list(targets)
+    routers = sorted((target for target in targets if kind(target) == "router"), key=name)
+    return [*routers, *(target for target in targets if kind(target) != "router")]
+
+
 def print_summary(report: RunReport) -> None:
     """The human summary of a run: one row per target, then the totals."""
-    targets = sorted(report.targets, key=lambda target: target.name)
+    targets = in_display_order(report.targets, attrgetter("kind"), attrgetter("name"))
     errors_below = data.width < ERRORS_IN_TABLE_MIN_WIDTH
     title = f"{report.source} sync" + (" (dry run)" if report.dry_run else "")
     # Which target and how it ended are never cut. On a narrow terminal the table loses its

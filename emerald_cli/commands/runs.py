@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Annotated, Any
 
 import typer
@@ -111,7 +112,8 @@ def show_run(
     for header in ("tries", "seconds", *COUNT_KEYS):
         table.add_column(header, justify="right")
     table.add_column("error", overflow="fold")
-    for target in sorted(run.get("targets", []), key=lambda target: target["name"]):
+    targets = run.get("targets", [])
+    for target in console.in_display_order(targets, itemgetter("kind"), itemgetter("name")):
         table.add_row(
             escape(target["name"]),
             target["status"],

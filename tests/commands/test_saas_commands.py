@@ -445,3 +445,20 @@ def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkey
     assert half_done.stderr.splitlines() == [
         "error: cannot be used as configured: ispcube; fix what the error rows say"
     ]
+
+
+def test_api_streams_are_listed_in_the_order_they_ran(labs: Labs, database_url: str):
+    """The stream that stopped the run comes before the ones it left `not called`."""
+    labs.smartolt.fault("onus", "status", status=429, retry_after=3600)
+
+    synced = invoke(database_url, "sync", "smartolt")
+    shown = invoke(database_url, "runs", "show", "1")
+
+    for result in (synced, shown):
+        rows = [line.split("│") for line in result.stdout.splitlines() if line[:1] == "│"]
+        assert [row[1].strip() for row in rows if row[1].strip()] == [
+            "olts",
+            "onus",
+            "onu_statuses",
+            "onu_signals",
+        ], result.stdout
