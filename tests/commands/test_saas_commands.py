@@ -256,8 +256,54 @@ def test_sync_all_checks_router_credentials_before_syncing_anything(
     result = invoke(database_url, "sync", "all")
 
     assert result.exit_code == 2
-    assert "no router credentials for the ISPCube nodes" in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: EMERALD_ROUTER_USERNAME is not set, so the routers of ISPCube's nodes have no "
+        "username: export it, or give [defaults] in the config file"
+    ]
     assert runs.list_runs(open_store(database_url)) == []
+
+
+@pytest.mark.parametrize(
+    ("defaults", "expected"),
+    [
+        (
+            None,
+            "EMERALD_ROUTER_PASSWORD is not set, so the routers of ISPCube's nodes have no "
+            "password: export it, or give [defaults] in the config file",
+        ),
+        (
+            '[defaults]\nusername = "api"\npassword_env = "EMERALD_ROUTER_PASSWORD"\n',
+            "{config}: [defaults]: password_env names EMERALD_ROUTER_PASSWORD, which is not set: "
+            "export it or use password_file",
+        ),
+    ],
+)
+def test_a_missing_router_password_is_blamed_on_where_it_should_come_from(
+    labs, database_url, monkeypatch, tmp_path: Path, defaults: str | None, expected: str
+):
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
+    config = tmp_path / "emerald.toml"
+    if defaults is not None:
+        config.write_text(defaults, encoding="utf-8")
+        monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    result = invoke(database_url, "sync", "all")
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {expected.format(config=config)}"]
+
+
+def test_only_a_router_ispcubes_nodes_do_not_name_says_so(labs, database_url):
+    assert invoke(database_url, "sync", "ispcube").exit_code == 0
+
+    result = invoke(database_url, "sync", "mikrotik", "--only", "nosuch")
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "error: --only nosuch: no such router among ISPCube's nodes (as the last `emerald sync "
+        "ispcube` stored them), whose routers are router-000, router-001, router-002: fix the "
+        "name, or run `emerald sync ispcube` if the node is new"
+    ]
 
 
 def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, monkeypatch):
@@ -328,6 +374,7 @@ def test_config_show_gives_the_ispcube_paging_defaults(labs: Labs):
 def test_config_show_gives_the_login_ispcube_nodes_get(labs: Labs, monkeypatch):
     shown = runner.invoke(app, ["config", "show", "--json"])
     monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
     missing = runner.invoke(app, ["config", "show", "--json"])
 
     login = json.loads(shown.stdout)["node_login"]
@@ -425,8 +472,8 @@ def test_config_show_of_a_config_that_cannot_be_used_exits_two(labs: Labs, tmp_p
 
 def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkeypatch):
     assert runner.invoke(app, ["config", "show"]).exit_code == 0
-    for name in ("EMERALD_SMARTOLT_URL", "EMERALD_SMARTOLT_TOKEN", "EMERALD_ROUTER_USERNAME"):
-        monkeypatch.delenv(name)
+    for name in ("SMARTOLT_URL", "SMARTOLT_TOKEN", "ROUTER_USERNAME", "ROUTER_PASSWORD"):
+        monkeypatch.delenv(f"EMERALD_{name}")
 
     unused = runner.invoke(app, ["config", "show", "--json"])
     monkeypatch.delenv("EMERALD_ISPCUBE_PASSWORD")
