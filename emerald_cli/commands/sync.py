@@ -31,10 +31,13 @@ from emerald_cli.config import (
     node_inventory,
 )
 from emerald_cli.engine.database import open_store
+from emerald_cli.engine.ispcube import STREAMS as ISPCUBE_STREAMS
 from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress, RunReport, SyncRun
+from emerald_cli.engine.smartolt import STREAMS as SMARTOLT_STREAMS
 from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.engine.streams import chosen_streams
 from emerald_cli.errors import EmeraldError
 from emerald_cli.logs import REDACTOR
 from emerald_cli.store import schema
@@ -47,6 +50,21 @@ STREAMS = 4  # ISPCube and SmartOLT each read four streams
 
 Only = Annotated[
     list[str] | None, typer.Option("--only", help="Poll only this router (repeat for more).")
+]
+ISPCubeOnly = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help=f"Read only this stream (repeat for more): {', '.join(ISPCUBE_STREAMS)}.",
+    ),
+]
+SmartOLTOnly = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help=f"Read only this stream (repeat for more): {', '.join(SMARTOLT_STREAMS)}. "
+        "Without onus, statuses and signals are placed on the ONUs stored before.",
+    ),
 ]
 Workers = Annotated[
     int | None,
@@ -122,6 +140,7 @@ def mikrotik(
 @exits_cleanly
 @prints_the_run_cut_short
 def ispcube(
+    only: ISPCubeOnly = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
@@ -129,6 +148,7 @@ def ispcube(
     verbose: Verbose = False,
 ) -> None:
     """Store ISPCube's plans, nodes (as routers), customers and connections."""
+    streams = chosen_streams(ISPCUBE_STREAMS, only or [])
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -137,13 +157,14 @@ def ispcube(
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
-    finish(_api_sync(sync_ispcube, engine, account, dry_run, show), json_output)
+    finish(_api_sync(sync_ispcube, engine, account, dry_run, show, streams), json_output)
 
 
 @app.command("smartolt")
 @exits_cleanly
 @prints_the_run_cut_short
 def smartolt(
+    only: SmartOLTOnly = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
@@ -151,6 +172,7 @@ def smartolt(
     verbose: Verbose = False,
 ) -> None:
     """Store SmartOLT's OLTs, ONUs, ONU statuses and optical signals."""
+    streams = chosen_streams(SMARTOLT_STREAMS, only or [])
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -159,7 +181,7 @@ def smartolt(
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
-    finish(_api_sync(sync_smartolt, engine, account, dry_run, show), json_output)
+    finish(_api_sync(sync_smartolt, engine, account, dry_run, show, streams), json_output)
 
 
 @app.command("all")
@@ -281,12 +303,18 @@ def _inventory(engine: sa.Engine, settings: Settings) -> Inventory:
 
 
 def _api_sync(
-    sync: Callable[..., SyncRun], engine: sa.Engine, account: Any, dry_run: bool, show: bool
+    sync: Callable[..., SyncRun],
+    engine: sa.Engine,
+    account: Any,
+    dry_run: bool,
+    show: bool,
+    only: tuple[str, ...] = (),
 ) -> RunReport:
-    """One API source's sync with its progress display; its report."""
-    with console.target_progress(STREAMS, show, "streams") as shown:
+    """One API source's sync (of the streams in `only`, or all) with its progress display;
+    its report."""
+    with console.target_progress(len(only) or STREAMS, show, "streams") as shown:
         progress = Progress(started=shown.started, finished=shown.finished)
-        return sync(engine, account, dry_run=dry_run, progress=progress).report
+        return sync(engine, account, dry_run=dry_run, progress=progress, only=only).report
 
 
 def _schema_mode(dry_run: bool) -> str:

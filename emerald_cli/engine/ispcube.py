@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -36,6 +36,7 @@ from emerald_cli.store.snapshot import DeferredRow, upsert_router
 logger = logging.getLogger(__name__)
 
 SOURCE = "ispcube"
+STREAMS = ("plans", "nodes", "customers", "connections")
 
 
 def sync_ispcube(
@@ -45,8 +46,10 @@ def sync_ispcube(
     trigger: str = "cli",
     dry_run: bool = False,
     progress: Progress | None = None,
+    only: Collection[str] = (),
 ) -> SyncRun:
-    """Read every ISPCube stream and store it; one target per stream in the run history."""
+    """Read every ISPCube stream (or those in `only`) and store it; one target per stream in
+    the run history."""
     client = ISPCubeClient(
         account.url,
         account.api_key,
@@ -69,8 +72,9 @@ def sync_ispcube(
         ),
         Stream("connections", client.connections, _connections),
     ]
+    chosen = [stream for stream in streams if not only or stream.name in only]
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
-        run_streams(run, engine, streams, client.calls_made, progress)
+        run_streams(run, engine, chosen, client.calls_made, progress)
     return run
 
 

@@ -509,3 +509,32 @@ def test_api_streams_are_listed_in_the_order_they_ran(labs: Labs, database_url: 
             "onu_statuses",
             "onu_signals",
         ], result.stdout
+
+
+def test_only_reads_and_records_the_named_streams(labs: Labs, database_url: str):
+    ispcube = invoke(
+        database_url, "sync", "ispcube", "--only", "plans", "--only", "nodes", "--json"
+    )
+    smartolt = invoke(database_url, "sync", "smartolt", "--only", "onu_signals", "--json")
+    unknown = invoke(database_url, "sync", "smartolt", "--only", "signals", "--only", "olts")
+
+    assert (ispcube.exit_code, smartolt.exit_code) == (0, 0)
+    assert [t["name"] for t in json.loads(ispcube.stdout)["targets"]] == ["nodes", "plans"]
+    assert [t["name"] for t in json.loads(smartolt.stdout)["targets"]] == ["onu_signals"]
+    requested = {
+        lab: {endpoint: lab.request_count(endpoint) for endpoint in lab.paths}
+        for lab in (labs.ispcube, labs.smartolt)
+    }
+    assert requested[labs.ispcube] == {
+        "token": 1,
+        "customers": 0,
+        "connections": 0,
+        "plans": 1,
+        "nodes": 1,
+    }
+    assert requested[labs.smartolt] == {"olts": 0, "onus": 0, "statuses": 0, "signals": 1}
+    assert (unknown.exit_code, unknown.stdout) == (2, "")
+    assert unknown.stderr.splitlines() == [
+        "error: --only signals: no such stream; the streams are olts, onus, onu_statuses, "
+        "onu_signals"
+    ]
