@@ -313,7 +313,7 @@ def _api_sync(
     """One API source's sync (of the streams in `only`, or all) with its progress display;
     its report."""
     with console.target_progress(len(only) or STREAMS, show, "streams") as shown:
-        progress = Progress(started=shown.started, finished=shown.finished)
+        progress = Progress(started=shown.started, finished=shown.finished, read=shown.read)
         return sync(engine, account, dry_run=dry_run, progress=progress, only=only).report
 
 

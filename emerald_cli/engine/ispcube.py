@@ -62,12 +62,13 @@ def sync_ispcube(
         total_timeout=account.timeout,
         retries=account.retries,
     )
+    pages = (progress or Progress()).listing("customers")
     streams = [
         Stream("plans", client.plans, _plans),
         Stream("nodes", client.nodes, _nodes),
         Stream(
             "customers",
-            lambda: ReadAhead(client.customer_pages()),
+            lambda: ReadAhead(client.customer_pages(pages)),
             lambda rows: _customers(rows, account.zone),
         ),
         Stream("connections", client.connections, _connections),

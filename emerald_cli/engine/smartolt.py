@@ -74,6 +74,7 @@ def sync_smartolt(
             allowance=plan.allowance,
         )
 
+        pages = (progress or Progress()).listing("onus")
         places = Places()
         if "onus" in plan.skipped or "onus" not in chosen:
             places.learn(_stored_places(engine))
@@ -81,7 +82,7 @@ def sync_smartolt(
             Stream("olts", client.olts, _olts),
             Stream(
                 "onus",
-                lambda: ReadAhead(client.onu_pages()),
+                lambda: ReadAhead(client.onu_pages(pages)),
                 lambda rows: _onus(rows, account.zone, places),
                 detail={"full_export": account.full_export},
             ),
