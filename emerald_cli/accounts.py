@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from emerald_cli.errors import ConfigError
+from emerald_cli.errors import ConfigError, NotConfigured
 
 DEFAULT_ZONE = "America/Argentina/Buenos_Aires"
 CONFIG_KEYS = ("defaults", "routers", "ispcube", "smartolt")
@@ -195,15 +195,28 @@ def _resolve(
 ) -> tuple[dict[str, str], dict[str, str]]:
     values: dict[str, str] = {}
     origins: dict[str, str] = {}
+    missing: list[str] = []
     for name, (variable, key, _secret) in settings.items():
-        value, origin = _one(config_path, section, table, variable, key)
-        values[name], origins[name] = value, origin
-    return values, origins
+        found = _one(config_path, section, table, variable, key)
+        if found is None:
+            missing.append(name)
+        else:
+            values[name], origins[name] = found
+    if not missing:
+        return values, origins
+
+    variable, key, _secret = settings[missing[0]]
+    where = f" or {key} in [{section}] of {config_path}" if config_path else ""
+    fix = f"set {variable} (or {variable}_FILE){where}"
+    if values or table:
+        raise ConfigError(f"{section} setting {missing[0]} is missing: {fix}")
+    raise NotConfigured(f"{section} is not configured: {fix}")
 
 
 def _one(
     config_path: Path | None, section: str, table: dict[str, Any], variable: str, key: str
-) -> tuple[str, str]:
+) -> tuple[str, str] | None:
+    """The value and where it came from; None when it is given nowhere."""
     if os.environ.get(variable):
         return os.environ[variable], f"env {variable}"
 
@@ -225,9 +238,7 @@ def _one(
         if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
             raise ConfigError(f"{config_path}: [{section}] {key} must be non-empty text")
         return str(value), f"{config_path} [{section}]"
-
-    where = f" or {key} in [{section}] of {config_path}" if config_path else ""
-    raise ConfigError(f"{section} is not configured: set {variable} (or {file_variable}){where}")
+    return None
 
 
 def _positive_int(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emerald_cli.errors import ConfigError
+from emerald_cli.errors import ConfigError, NotConfigured
 from emerald_cli.sources.mikrotik.login import LOGIN_METHODS
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 from emerald_cli.sources.mikrotik.wire import TlsSettings
@@ -73,11 +74,12 @@ class Settings:
 
 @dataclass
 class Inventory:
-    """The routers of one inventory file, ready to poll."""
+    """The routers of one inventory file (or of ISPCube's nodes), ready to poll."""
 
     path: Path
     routers: list[RouterTarget] = field(default_factory=list)
     password_origins: dict[str, str] = field(default_factory=dict)
+    from_nodes: bool = False
 
     def select(self, names: list[str]) -> list[RouterTarget]:
         """The routers named by --only, in inventory order; an unknown name is an error."""
@@ -87,9 +89,13 @@ class Inventory:
         known = {router.name for router in self.routers}
         unknown = [name for name in names if name not in known]
         if unknown:
+            where, fix = f"in {self.path}", "fix the name"
+            if self.from_nodes:
+                where = "among ISPCube's nodes (as the last `emerald sync ispcube` stored them)"
+                fix += ", or run `emerald sync ispcube` if the node is new"
             raise ConfigError(
-                f"{self.path}: no router named {', '.join(unknown)}; "
-                f"known routers: {', '.join(sorted(known))}"
+                f"--only {', '.join(unknown)}: no such router {where}, whose routers are "
+                f"{', '.join(sorted(known))}: {fix}"
             )
         return [router for router in self.routers if router.name in names]
 
@@ -160,18 +166,37 @@ def inventory_from_nodes(
             "no routers to poll: pass --inventory FILE or set EMERALD_INVENTORY, or run "
             "`emerald sync ispcube` first so that its nodes become the routers"
         )
-    label = config_path or Path("EMERALD_ROUTER_USERNAME/EMERALD_ROUTER_PASSWORD")
+    label = config_path or Path("ISPCube's nodes")
     document = _read_toml(config_path) if config_path else {}
     defaults = document.get("defaults")
     if defaults is None:
-        username = os.environ.get("EMERALD_ROUTER_USERNAME")
-        if not username:
-            raise ConfigError(
-                "no router credentials for the ISPCube nodes: set EMERALD_ROUTER_USERNAME and "
-                "EMERALD_ROUTER_PASSWORD, or a [defaults] table in the config file"
-            )
-        defaults = {"username": username, "password_env": "EMERALD_ROUTER_PASSWORD"}
-    return parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
+        defaults = _login_from_environment()
+    inventory = parse_inventory(label, {"defaults": defaults, "routers": nodes}, timeout_override)
+    inventory.from_nodes = True
+    return inventory
+
+
+def _login_from_environment() -> dict[str, str]:
+    """[defaults] for ISPCube's nodes when the config file has none: both variables, or
+    neither (a site that gives every router in --inventory)."""
+    username = os.environ.get("EMERALD_ROUTER_USERNAME")
+    password = os.environ.get("EMERALD_ROUTER_PASSWORD")
+    if not username and not password:
+        raise NotConfigured(
+            "no router credentials for the ISPCube nodes: set EMERALD_ROUTER_USERNAME and "
+            "EMERALD_ROUTER_PASSWORD, or a [defaults] table in the config file"
+        )
+    if not username or not password:
+        missing, lacking = (
+            ("EMERALD_ROUTER_PASSWORD", "password")
+            if username
+            else ("EMERALD_ROUTER_USERNAME", "username")
+        )
+        raise ConfigError(
+            f"{missing} is not set, so the routers of ISPCube's nodes have no {lacking}: "
+            "export it, or give [defaults] in the config file"
+        )
+    return {"username": username, "password_env": "EMERALD_ROUTER_PASSWORD"}
 
 
 def node_default_port(config_path: Path | None) -> int | None:
@@ -245,22 +270,29 @@ def _router_target(
             raise ConfigError(f"{path}: {where}: {required} holds a control character")
     where = f"{where} ({entry['name']})"
 
+    def at(key: str) -> str:
+        """Where a bad value of `key` must be fixed: the router, or the [defaults] it took."""
+        return where if key in entry else "[defaults]"
+
     merged = {**BUILT_IN_DEFAULTS, **_without_passwords(defaults, entry), **entry}
     if "username" not in merged:
         raise ConfigError(f'{path}: {where}: no username: add username = "..." to [defaults]')
 
-    password, origin = _password(path, where, entry if _has_password(entry) else defaults)
+    own_password = _has_password(entry)
+    password, origin = _password(
+        path, where if own_password else "[defaults]", entry if own_password else defaults
+    )
     timeout = timeout_override if timeout_override is not None else merged["timeout"]
     target = RouterTarget(
         name=entry["name"].strip(),
         host=entry["host"].strip(),
-        port=_integer(path, where, "port", merged["port"], 1, 65535),
-        username=_text(path, where, "username", merged["username"]),
+        port=_integer(path, at("port"), "port", merged["port"], 1, 65535),
+        username=_text(path, at("username"), "username", merged["username"]),
         password=password,
-        timeout=_seconds(path, where, timeout),
-        retries=_integer(path, where, "retries", merged["retries"], 0, 10),
-        login=_choice(path, where, "login", merged["login"], LOGIN_METHODS),
-        tls=_tls(path, where, merged),
+        timeout=_seconds(path, at("timeout"), timeout),
+        retries=_integer(path, at("retries"), "retries", merged["retries"], 0, 10),
+        login=_choice(path, at("login"), "login", merged["login"], LOGIN_METHODS),
+        tls=_tls(path, at, merged),
     )
     return target, origin
 
@@ -285,7 +317,7 @@ def _password(path: Path, where: str, source: dict[str, Any]) -> tuple[str, str]
         if not value:
             raise ConfigError(
                 f"{path}: {where}: password_env names {variable}, which is not set: "
-                f"export {variable}=... or use password_file"
+                "export it or use password_file"
             )
         return value, f"env {variable}"
 
@@ -306,14 +338,16 @@ def _without_passwords(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[
     return {key: value for key, value in defaults.items() if key not in PASSWORD_KEYS}
 
 
-def _tls(path: Path, where: str, merged: dict[str, Any]) -> TlsSettings | None:
-    if not _boolean(path, where, "tls", merged["tls"]):
+def _tls(path: Path, at: Callable[[str], str], merged: dict[str, Any]) -> TlsSettings | None:
+    if not _boolean(path, at("tls"), "tls", merged["tls"]):
         return None
     ca_file = merged.get("tls_ca_file")
     return TlsSettings(
-        verify=_boolean(path, where, "tls_verify", merged["tls_verify"]),
-        ca_file=_text(path, where, "tls_ca_file", ca_file) if ca_file is not None else None,
-        anonymous=_boolean(path, where, "tls_anonymous", merged["tls_anonymous"]),
+        verify=_boolean(path, at("tls_verify"), "tls_verify", merged["tls_verify"]),
+        ca_file=(
+            _text(path, at("tls_ca_file"), "tls_ca_file", ca_file) if ca_file is not None else None
+        ),
+        anonymous=_boolean(path, at("tls_anonymous"), "tls_anonymous", merged["tls_anonymous"]),
     )
 
 

@@ -10,9 +10,11 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -28,6 +30,8 @@ from rich.progress import (
 from rich.table import Table
 
 from emerald_cli.engine.run import RunReport, TargetReport
+
+Target = TypeVar("Target")  # a router or stream of a run, as a report or as a stored row
 
 
 class _Stdout(io.TextIOBase):
@@ -100,21 +104,39 @@ def interactive(json_output: bool) -> bool:
 
 
 class TargetProgress:
-    """One spinner line per router or stream at work, one result line per one finished."""
+    """One spinner line per router or stream at work, one result line per one finished.
+
+    A stream's paged listing moves its line on (records read, of how many when the source
+    says), from the thread that reads it: that may start before the stream's turn to be
+    written comes, so whichever of `started` and `read` comes first makes the line.
+    """
 
     def __init__(self, progress: Progress | None, total: int, label: str) -> None:
         self.progress = progress
         self.tasks: dict[str, Any] = {}
+        self.done: set[str] = set()
         self.overall = progress.add_task(label, total=total) if progress else None
+        self._lock = threading.Lock()
 
     def started(self, name: str) -> None:
         if self.progress is not None:
-            self.tasks[name] = self.progress.add_task(f"  {escape(name)}", total=None)
+            with self._lock:
+                self._task(self.progress, name)
+
+    def read(self, name: str, records: int, announced: int | None) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            if name not in self.done:  # a listing left behind by Ctrl-C may still report
+                task = self._task(self.progress, name)
+                self.progress.update(task, completed=records, total=announced)
 
     def finished(self, report: TargetReport) -> None:
         if self.progress is None:
             return
-        task = self.tasks.pop(report.name, None)
+        with self._lock:
+            self.done.add(report.name)
+            task = self.tasks.pop(report.name, None)
         if task is not None:
             self.progress.remove_task(task)
         self.progress.advance(self.overall)
@@ -125,6 +147,12 @@ class TargetProgress:
             markup=True,
             highlight=False,
         )
+
+    def _task(self, progress: Progress, name: str) -> Any:
+        """The line of `name`, made on first use; called with the lock held."""
+        if name not in self.tasks:
+            self.tasks[name] = progress.add_task(f"  {escape(name)}", total=None)
+        return self.tasks[name]
 
 
 @contextmanager
@@ -144,9 +172,19 @@ def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterat
         yield TargetProgress(progress, total, label)
 
 
+def in_display_order(
+    targets: Iterable[Target], kind: Callable[[Target], str], name: Callable[[Target], str]
+) -> list[Target]:
+    """Routers by name, to be found in a fleet; API streams in the order they ran, so that a
+    stream that failed comes before the ones it left `not called`."""
+    targets = list(targets)
+    routers = sorted((target for target in targets if kind(target) == "router"), key=name)
+    return [*routers, *(target for target in targets if kind(target) != "router")]
+
+
 def print_summary(report: RunReport) -> None:
     """The human summary of a run: one row per target, then the totals."""
-    targets = sorted(report.targets, key=lambda target: target.name)
+    targets = in_display_order(report.targets, attrgetter("kind"), attrgetter("name"))
     errors_below = data.width < ERRORS_IN_TABLE_MIN_WIDTH
     title = f"{report.source} sync" + (" (dry run)" if report.dry_run else "")
     # Which target and how it ended are never cut. On a narrow terminal the table loses its

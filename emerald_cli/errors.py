@@ -24,6 +24,11 @@ class ConfigError(EmeraldError):
     exit_code = 2
 
 
+class NotConfigured(ConfigError):
+    """None of a source's settings were given: an error for a command that needs the source,
+    but no mistake in a site that does not use it (`config show` only notes it)."""
+
+
 class UsageError(EmeraldError):
     """A command line that asks for something impossible (e.g. --only a router not listed)."""
 

@@ -115,7 +115,9 @@ def _lower_level(record: logging.LogRecord) -> bool:
 
 
 def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) -> None:
-    """Send records to the rotating file (DEBUG or INFO) and to stderr (WARNING unless verbose)."""
+    """Send records to the rotating file (DEBUG or INFO) and to stderr: INFO when verbose,
+    else WARNING, or only ERROR when quiet (--json, whose reader wants stderr for failures).
+    Verbose wins over quiet: whoever asks for -v wants it, and stdout carries no log anyway."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -124,7 +126,7 @@ def setup_logging(log_file: Path, verbose: bool = False, quiet: bool = False) ->
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # stderr first: if the file cannot be written, the error about it still has a handler.
     stderr = logging.StreamHandler()
-    stderr.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    stderr.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     # Operators see "warning: ..." like the "error: ..." lines; -v adds where it came from.
     layout = "%(level)s %(name)s: %(message)s" if verbose else "%(level)s: %(message)s"
     stderr.setFormatter(logging.Formatter(layout))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from emerald_cli.accounts import ispcube_account, smartolt_account
-from emerald_cli.errors import ConfigError
+from emerald_cli.errors import ConfigError, NotConfigured
 
 ISPCUBE_ENV = (
     "EMERALD_ISPCUBE_URL",
@@ -83,16 +83,34 @@ def test_a_variable_beats_its_file_which_beats_the_config_file(
     )
 
 
-def test_a_missing_value_names_the_variable_and_the_config_key(tmp_path: Path) -> None:
-    config = config_file(tmp_path, '[smartolt]\nurl = "https://isp.smartolt.com/api"\n')
+@pytest.mark.parametrize(
+    ("text", "kind", "expected"),
+    [
+        (
+            '[smartolt]\nurl = "https://isp.smartolt.com/api"\n',
+            ConfigError,
+            "smartolt setting token is missing: set EMERALD_SMARTOLT_TOKEN (or "
+            "EMERALD_SMARTOLT_TOKEN_FILE) or token in [smartolt] of {config}",
+        ),
+        # A source given nothing at all is one this site does not use, not a mistake.
+        (
+            '[ispcube]\nurl = "https://online99.ispcube.com/api"\n',
+            NotConfigured,
+            "smartolt is not configured: set EMERALD_SMARTOLT_URL (or "
+            "EMERALD_SMARTOLT_URL_FILE) or url in [smartolt] of {config}",
+        ),
+    ],
+)
+def test_a_missing_value_names_the_variable_and_the_config_key(
+    tmp_path: Path, text: str, kind: type, expected: str
+) -> None:
+    config = config_file(tmp_path, text)
 
     with pytest.raises(ConfigError) as caught:
         smartolt_account(config)
 
-    assert str(caught.value) == (
-        "smartolt is not configured: set EMERALD_SMARTOLT_TOKEN (or "
-        f"EMERALD_SMARTOLT_TOKEN_FILE) or token in [smartolt] of {config}"
-    )
+    assert type(caught.value) is kind
+    assert str(caught.value) == expected.format(config=config)
 
 
 def test_the_time_zone_comes_from_the_environment_or_the_section(

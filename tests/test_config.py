@@ -110,6 +110,15 @@ def test_timeout_flag_overrides_inventory(tmp_path: Path, monkeypatch: pytest.Mo
         (GOOD.replace('name = "edge-2"', 'name = "core-1"'), "router name 'core-1' is used twice"),
         ("[defaults]\nusername = 'a'\n", "no routers: add at least one [[routers]]"),
         (GOOD.replace('host = "127.0.0.1"\n', ""), "routers[1]: missing host"),
+        # A value the routers take from [defaults] is blamed on [defaults], not on a router.
+        (
+            GOOD.replace("timeout = 10", "timeout = 0"),
+            ": [defaults]: timeout must be a number of seconds above 0",
+        ),
+        (
+            GOOD.replace("tls = false", 'tls = "no"'),
+            ": [defaults]: tls must be true or false, not 'no'",
+        ),
     ],
 )
 def test_bad_files_name_the_file_and_key(
@@ -143,12 +152,15 @@ def test_the_port_of_nodes_without_one_comes_from_the_config_defaults(tmp_path: 
 
 def test_missing_password_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("EMERALD_ROUTER_PASSWORD", raising=False)
-    with pytest.raises(
-        ConfigError,
-        match=r"routers\[1\] \(core-1\): password_env names "
-        r"EMERALD_ROUTER_PASSWORD, which is not set",
-    ):
-        load_inventory(write(tmp_path, GOOD))
+    path = write(tmp_path, GOOD)
+
+    with pytest.raises(ConfigError) as raised:
+        load_inventory(path)
+
+    assert str(raised.value) == (
+        f"{path}: [defaults]: password_env names EMERALD_ROUTER_PASSWORD, which is not set: "
+        "export it or use password_file"
+    )
 
 
 def test_a_file_not_in_utf8(tmp_path: Path):
@@ -174,8 +186,12 @@ def test_only_unknown_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("EMERALD_ROUTER_PASSWORD", "x")
     inventory = load_inventory(write(tmp_path, GOOD))
     assert [r.name for r in inventory.select(["edge-2"])] == ["edge-2"]
-    with pytest.raises(ConfigError, match="no router named ghost; known routers: core-1, edge-2"):
-        inventory.select(["ghost"])
+    with pytest.raises(ConfigError) as raised:
+        inventory.select(["ghost", "edge-2", "spook"])
+    assert str(raised.value) == (
+        f"--only ghost, spook: no such router in {tmp_path / 'inventory.toml'}, whose routers "
+        "are core-1, edge-2: fix the name"
+    )
 
 
 def test_settings_origins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -6,10 +6,12 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.progress import Progress
 
 from emerald_cli import console
 from emerald_cli.engine.run import RunReport, TargetReport
@@ -78,3 +80,28 @@ def test_a_reader_gone_away_is_not_an_error(tmp_path: Path):
 
     assert piped.stdout.strip() == "0"
     assert piped.stderr == ""
+
+
+def test_a_paged_listing_moves_its_line_on_from_the_reading_thread():
+    """The next stream's listing is read ahead, so its line may start before its turn."""
+    shown = Progress(console=Console(file=io.StringIO()), auto_refresh=False)
+    lines = console.TargetProgress(shown, total=2, label="streams")
+
+    reading = threading.Thread(target=lines.read, args=("onus", 200, 1_777))
+    reading.start()
+    reading.join()
+    lines.started("onus")
+    lines.read("onus", 400, 1_777)
+    lines.read("customers", 1_000, None)
+
+    assert [(t.description, t.completed, t.total) for t in shown.tasks] == [
+        ("streams", 0, 2),
+        ("  onus", 400, 1_777),
+        ("  customers", 1_000, None),
+    ]
+    lines.finished(TargetReport("onus", "ok", kind="stream"))
+    lines.read("onus", 600, 1_777)  # a listing Ctrl-C left behind: too late to show
+    assert [(t.description, t.completed) for t in shown.tasks] == [
+        ("streams", 1),
+        ("  customers", 1_000),
+    ]

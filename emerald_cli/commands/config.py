@@ -25,10 +25,12 @@ from emerald_cli.commands.options import (
     prepare,
 )
 from emerald_cli.config import Inventory, load_inventory, mask_url, node_inventory
-from emerald_cli.errors import ConfigError
+from emerald_cli.errors import ConfigError, NotConfigured
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
 app = typer.Typer(rich_markup_mode=None, help="Inspect the configuration.", no_args_is_help=True)
+
+NODE_LOGIN = "router login for ISPCube's nodes"
 
 
 @app.command("show")
@@ -39,7 +41,10 @@ def show(
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
-    """Print every effective setting and its origin (flag, env, file or default)."""
+    """Print every effective setting and its origin (flag, env, file or default).
+
+    Exits 2, after showing the rest, when a setting cannot be used as configured.
+    """
     settings = prepare(
         database_url=database_url, inventory=inventory, config=config, quiet=json_output
     )
@@ -56,6 +61,7 @@ def show(
 
     routers: list[dict[str, Any]] = []
     node_login: dict[str, Any] = {}
+    unusable: list[str] = []
     if settings.inventory.value is not None:
         loaded = load_inventory(settings.inventory.value, settings.timeout.value)
         routers = [_router_row(loaded, router) for router in loaded.routers]
@@ -64,29 +70,51 @@ def show(
         try:
             probe = node_inventory(settings.config.value, settings.timeout.value)
         except ConfigError as error:
-            node_login = {"error": str(error)}
+            node_login = _error_row(NODE_LOGIN, error, unusable)
         else:
             node_login = _router_row(probe, probe.routers[0])
             for key in ("name", "host", "port"):
                 del node_login[key]
 
-    accounts = _accounts(settings.config.value)
+    accounts = _accounts(settings.config.value, unusable)
     if json_output:
         console.print_json(
             {"settings": rows, "routers": routers, "node_login": node_login, "accounts": accounts}
         )
-        return
+    else:
+        _print_tables(rows, settings.inventory.value, routers, node_login, accounts)
+    if unusable:
+        raise ConfigError(
+            f"cannot be used as configured: {', '.join(unusable)}; fix what the error rows say"
+        )
+
+
+def _print_tables(
+    rows: list[dict[str, Any]],
+    inventory: Any,
+    routers: list[dict[str, Any]],
+    node_login: dict[str, Any],
+    accounts: dict[str, dict[str, Any]],
+) -> None:
     _print_table("settings", rows)
     if routers:
-        _print_table(f"routers ({settings.inventory.value})", routers)
+        _print_table(f"routers ({inventory})", routers)
     if node_login:
         login_rows = [{"setting": key, "value": value} for key, value in node_login.items()]
-        _print_table("router login for ISPCube's nodes", login_rows)
+        _print_table(NODE_LOGIN, login_rows)
     for name, values in accounts.items():
         _print_table(name, [{"setting": key, "value": value} for key, value in values.items()])
 
 
-def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
+def _error_row(name: str, error: ConfigError, unusable: list[str]) -> dict[str, Any]:
+    """What is shown in place of settings that failed. A source left unconfigured is only
+    noted; one configured wrongly is also counted, and makes `config show` exit 2."""
+    if not isinstance(error, NotConfigured):
+        unusable.append(name)
+    return {"error": str(error)}
+
+
+def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]]:
     """Each API account's settings with their origin; secrets masked, gaps explained."""
     shown: dict[str, dict[str, Any]] = {}
     loaders = (
@@ -97,7 +125,7 @@ def _accounts(config_path: Any) -> dict[str, dict[str, Any]]:
         try:
             account = load(config_path)
         except ConfigError as error:
-            shown[name] = {"error": str(error)}
+            shown[name] = _error_row(name, error, unusable)
             continue
         values: dict[str, Any] = {}
         for field, (_variable, _key, secret) in settings.items():

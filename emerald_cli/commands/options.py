@@ -68,20 +68,23 @@ def exits_cleanly(command: Command) -> Command:
             return command(*args, **kwargs)
         except EmeraldError as error:
             _fail(error)
-        except KeyboardInterrupt:
-            console.error("interrupted: rows written so far are kept; run the command again")
+        except KeyboardInterrupt as error:
+            stopped = _run_ended(error) or "interrupted"
+            console.error(f"{stopped}: rows written so far are kept; run the command again")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
         except sa.exc.DBAPIError as error:
             # The database's own failure, not a bug: one line, as for our own errors.
             logger.debug("database error", exc_info=True)
-            _fail(DatabaseFailed.from_driver(error))
+            _fail(DatabaseFailed.from_driver(error), cause=error)
         except Exception as error:
             # A bug, not an operator's mistake: the traceback goes to the log file only.
             logger.exception("unexpected error", extra={SHOWN: True})
             message = REDACTOR.scrub(f"{type(error).__name__}: {error}")
-            console.error(f"unexpected error ({message}); the log file has the details")
+            console.error(
+                _with_run(error, f"unexpected error ({message}); the log file has the details")
+            )
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
@@ -97,8 +100,22 @@ def _create_folder(folder: Path) -> None:
         ) from None
 
 
-def _fail(error: EmeraldError) -> NoReturn:
-    message = REDACTOR.scrub(str(error))
+def _run_ended(error: BaseException) -> str | None:
+    """`run 12 interrupted` when the error ended a recorded run (SyncRun hands its report to
+    the error): the id is what `emerald runs show` needs."""
+    report = getattr(error, "run_report", None)
+    if report is None or report.run_id is None:
+        return None
+    return f"run {report.run_id} {report.status}"
+
+
+def _with_run(error: BaseException, message: str) -> str:
+    ended = _run_ended(error)
+    return f"{ended}: {message}" if ended else message
+
+
+def _fail(error: EmeraldError, cause: BaseException | None = None) -> NoReturn:
+    message = _with_run(cause or error, REDACTOR.scrub(str(error)))
     if logging.getLogger().handlers:  # else Python would print it a second time
         logger.error("%s", message, extra={SHOWN: True})
     console.error(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +34,7 @@ def list_runs(
 ) -> None:
     """List recent runs, newest first."""
     if context.invoked_subcommand is not None:
+        _refuse_list_options(context)
         return
     if source is not None and source not in RUN_SOURCES:
         raise UsageError(f"--source {source!r}: the sources are {', '.join(RUN_SOURCES)}")
@@ -62,9 +64,23 @@ def list_runs(
     console.data.print(table)
 
 
+def _refuse_list_options(context: typer.Context) -> None:
+    """--limit and --source choose the runs to list: before `runs show` they would be ignored,
+    and a run shown whatever they say would mislead."""
+    for name, flag in (("limit", "--limit"), ("source", "--source")):
+        given = context.get_parameter_source(name)
+        # By name: Typer vendors Click's ParameterSource privately in newer releases.
+        if given is not None and given.name != "DEFAULT":
+            raise UsageError(
+                f"{flag} chooses the runs to list: `runs {context.invoked_subcommand}` takes "
+                f"none; leave {flag} out"
+            )
+
+
 @app.command("show")
 @exits_cleanly
 def show_run(
+    context: typer.Context,
     run_id: Annotated[
         int, typer.Argument(min=1, max=2**31 - 1, help="The run's id, from `emerald runs`.")
     ],
@@ -72,6 +88,10 @@ def show_run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show one run and every router or stream in it."""
+    # `runs --json show 12` means what `runs show 12 --json` does; so does --database-url.
+    given_to_runs = context.parent.params if context.parent else {}
+    json_output = json_output or given_to_runs.get("json_output", False)
+    database_url = database_url or given_to_runs.get("database_url")
     settings = prepare(database_url=database_url, quiet=json_output)
     run = store_runs.get_run(open_store(settings.database_url.value), run_id)
     if run is None:
@@ -92,7 +112,8 @@ def show_run(
     for header in ("tries", "seconds", *COUNT_KEYS):
         table.add_column(header, justify="right")
     table.add_column("error", overflow="fold")
-    for target in sorted(run.get("targets", []), key=lambda target: target["name"]):
+    targets = run.get("targets", [])
+    for target in console.in_display_order(targets, itemgetter("kind"), itemgetter("name")):
         table.add_row(
             escape(target["name"]),
             target["status"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -14,6 +15,7 @@ from emerald_cli import console
 from emerald_cli.accounts import ispcube_account, smartolt_account
 from emerald_cli.commands.options import (
     STATUS_EXIT,
+    Command,
     ConfigFile,
     DatabaseUrl,
     InventoryFile,
@@ -31,10 +33,13 @@ from emerald_cli.config import (
     node_inventory,
 )
 from emerald_cli.engine.database import open_store
+from emerald_cli.engine.ispcube import STREAMS as ISPCUBE_STREAMS
 from emerald_cli.engine.ispcube import sync_ispcube
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress, RunReport, SyncRun
+from emerald_cli.engine.smartolt import STREAMS as SMARTOLT_STREAMS
 from emerald_cli.engine.smartolt import sync_smartolt
+from emerald_cli.engine.streams import chosen_streams
 from emerald_cli.errors import EmeraldError
 from emerald_cli.logs import REDACTOR
 from emerald_cli.store import schema
@@ -47,6 +52,21 @@ STREAMS = 4  # ISPCube and SmartOLT each read four streams
 
 Only = Annotated[
     list[str] | None, typer.Option("--only", help="Poll only this router (repeat for more).")
+]
+ISPCubeOnly = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help=f"Read only this stream (repeat for more): {', '.join(ISPCUBE_STREAMS)}.",
+    ),
+]
+SmartOLTOnly = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help=f"Read only this stream (repeat for more): {', '.join(SMARTOLT_STREAMS)}. "
+        "Without onus, statuses and signals are placed on the ONUs stored before.",
+    ),
 ]
 Workers = Annotated[
     int | None,
@@ -69,8 +89,26 @@ DryRun = Annotated[
 ]
 
 
+def prints_the_run_cut_short(command: Command) -> Command:
+    """With --json, a run that Ctrl-C or an error ended still prints, as `sync all` prints it:
+    it was recorded, and a script wants its id and what it wrote, not an empty stdout."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BaseException as error:
+            cut_short: RunReport | None = getattr(error, "run_report", None)
+            if kwargs.get("json_output") and cut_short is not None:
+                console.print_json(cut_short.as_json())
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 @app.command("mikrotik")
 @exits_cleanly
+@prints_the_run_cut_short
 def mikrotik(
     inventory: InventoryFile = None,
     only: Only = None,
@@ -102,7 +140,9 @@ def mikrotik(
 
 @app.command("ispcube")
 @exits_cleanly
+@prints_the_run_cut_short
 def ispcube(
+    only: ISPCubeOnly = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
@@ -110,6 +150,7 @@ def ispcube(
     verbose: Verbose = False,
 ) -> None:
     """Store ISPCube's plans, nodes (as routers), customers and connections."""
+    streams = chosen_streams(ISPCUBE_STREAMS, only or [])
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -119,12 +160,14 @@ def ispcube(
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
-    finish(_api_sync(sync, engine, account, dry_run, show), json_output)
+    finish(_api_sync(sync, engine, account, dry_run, show, streams), json_output)
 
 
 @app.command("smartolt")
 @exits_cleanly
+@prints_the_run_cut_short
 def smartolt(
+    only: SmartOLTOnly = None,
     dry_run: DryRun = False,
     json_output: JsonOutput = False,
     database_url: DatabaseUrl = None,
@@ -132,6 +175,7 @@ def smartolt(
     verbose: Verbose = False,
 ) -> None:
     """Store SmartOLT's OLTs, ONUs, ONU statuses and optical signals."""
+    streams = chosen_streams(SMARTOLT_STREAMS, only or [])
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -140,7 +184,7 @@ def smartolt(
     engine = open_store(settings.database_url.value, schema=_schema_mode(dry_run))
 
     show = console.interactive(json_output)
-    finish(_api_sync(sync_smartolt, engine, account, dry_run, show), json_output)
+    finish(_api_sync(sync_smartolt, engine, account, dry_run, show, streams), json_output)
 
 
 @app.command("all")
@@ -263,12 +307,18 @@ def _inventory(engine: sa.Engine, settings: Settings) -> Inventory:
 
 
 def _api_sync(
-    sync: Callable[..., SyncRun], engine: sa.Engine, account: Any, dry_run: bool, show: bool
+    sync: Callable[..., SyncRun],
+    engine: sa.Engine,
+    account: Any,
+    dry_run: bool,
+    show: bool,
+    only: tuple[str, ...] = (),
 ) -> RunReport:
-    """One API source's sync with its progress display; its report."""
-    with console.target_progress(STREAMS, show, "streams") as shown:
-        progress = Progress(started=shown.started, finished=shown.finished)
-        return sync(engine, account, dry_run=dry_run, progress=progress).report
+    """One API source's sync (of the streams in `only`, or all) with its progress display;
+    its report."""
+    with console.target_progress(len(only) or STREAMS, show, "streams") as shown:
+        progress = Progress(started=shown.started, finished=shown.finished, read=shown.read)
+        return sync(engine, account, dry_run=dry_run, progress=progress, only=only).report
 
 
 def _schema_mode(dry_run: bool) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -37,6 +37,7 @@ from emerald_cli.store.snapshot import DeferredRow
 logger = logging.getLogger(__name__)
 
 SOURCE = "ispcube"
+STREAMS = ("plans", "nodes", "customers", "connections")
 
 
 def sync_ispcube(
@@ -47,8 +48,10 @@ def sync_ispcube(
     trigger: str = "cli",
     dry_run: bool = False,
     progress: Progress | None = None,
+    only: Collection[str] = (),
 ) -> SyncRun:
-    """Read every ISPCube stream and store it; one target per stream in the run history.
+    """Read every ISPCube stream (or those in `only`) and store it; one target per stream in
+    the run history.
 
     `default_port` is the router port of a node that gives none ([defaults] port of the
     config file); without it such a node gets no router and is reported.
@@ -65,18 +68,20 @@ def sync_ispcube(
         total_timeout=account.timeout,
         retries=account.retries,
     )
+    pages = (progress or Progress()).listing("customers")
     streams = [
         Stream("plans", client.plans, _plans),
         Stream("nodes", client.nodes, lambda rows: _nodes(rows, default_port)),
         Stream(
             "customers",
-            lambda: ReadAhead(client.customer_pages()),
+            lambda: ReadAhead(client.customer_pages(pages)),
             lambda rows: _customers(rows, account.zone),
         ),
         Stream("connections", client.connections, _connections),
     ]
+    chosen = [stream for stream in streams if not only or stream.name in only]
     with client, SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
-        run_streams(run, engine, streams, client.calls_made, progress)
+        run_streams(run, engine, chosen, client.calls_made, progress)
     return run
 
 
@@ -208,9 +213,7 @@ def _routers_from_nodes(
         )
     ).all()
     retire_routers(conn, list(gone), now)
-    return {
-        "routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": len(gone)}
-    }
+    return {"routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": len(gone)}}
 
 
 def _park(conn: sa.Connection, node_ids: list[int]) -> None:

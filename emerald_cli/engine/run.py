@@ -6,6 +6,7 @@ report shape (what `--json` prints and `emerald runs show` reads back).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -60,13 +61,20 @@ class TargetReport:
 
 @dataclass
 class Progress:
-    """Callbacks for the terminal display: a router or stream started, one finished.
+    """Callbacks for the terminal display: a router or stream started, one finished, and how
+    far a stream's paged listing has got (records read, and of how many when announced).
 
-    The engine works the same without them; only the parent process ever calls them.
+    The engine works the same without them; only the parent process ever calls them, `read`
+    from the thread that reads the listing ahead.
     """
 
     started: Callable[[str], None] = lambda _name: None
     finished: Callable[[TargetReport], None] = lambda _report: None
+    read: Callable[[str, int, int | None], None] = lambda _name, _done, _total: None
+
+    def listing(self, stream: str) -> Callable[[int, int | None], None]:
+        """The page callback a source's paged listing of `stream` reports to."""
+        return functools.partial(self.read, stream)
 
 
 @dataclass

@@ -3,15 +3,16 @@
 One run makes one paged pass over the ONUs plus one bulk statuses call and one bulk signals
 call: SmartOLT allows about 1,000 calls an hour and a handful of full exports, so nothing here
 calls per ONU, and a run that would overspend the hour leaves the ONU listing out (see
-smartolt_budget). Each signal reading is also appended to a history table, since operators
-look at how a customer's signal drifts over weeks.
+smartolt_budget); a run that leaves it out, or is asked only for statuses and signals, places
+them on the ONUs stored before. Each signal reading is also appended to a history table, since
+operators look at how a customer's signal drifts over weeks.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -42,6 +43,7 @@ from emerald_cli.store.snapshot import DeferredRow
 logger = logging.getLogger(__name__)
 
 SOURCE = "smartolt"
+STREAMS = ("olts", "onus", "onu_statuses", "onu_signals")
 POSITION = ("olt_id", "board", "port", "onu")
 
 
@@ -52,11 +54,14 @@ def sync_smartolt(
     trigger: str = "cli",
     dry_run: bool = False,
     progress: Progress | None = None,
+    only: Collection[str] = (),
 ) -> SyncRun:
-    """Read every SmartOLT stream the hour's call budget allows and store it; one target per
-    stream in the run history, a stream left out recorded rate limited with the reason."""
+    """Read every SmartOLT stream (or those in `only`) the hour's call budget allows and store
+    it; one target per stream in the run history, a stream left out recorded rate limited with
+    the reason."""
+    chosen = [name for name in STREAMS if not only or name in only]
     with SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
-        plan = _plan(engine, account)
+        plan = _plan(engine, account, chosen)
         client = SmartOLTClient(
             account.url,
             account.token,
@@ -69,14 +74,15 @@ def sync_smartolt(
             allowance=plan.allowance,
         )
 
+        pages = (progress or Progress()).listing("onus")
         places = Places()
-        if "onus" in plan.skipped:
+        if "onus" in plan.skipped or "onus" not in chosen:
             places.learn(_stored_places(engine))
         streams = [
             Stream("olts", client.olts, _olts),
             Stream(
                 "onus",
-                lambda: ReadAhead(client.onu_pages()),
+                lambda: ReadAhead(client.onu_pages(pages)),
                 lambda rows: _onus(rows, account.zone, places),
                 detail={"full_export": account.full_export},
             ),
@@ -92,20 +98,21 @@ def sync_smartolt(
             ),
         ]
         with client:
-            planned = [_planned(stream, plan) for stream in streams]
+            planned = [_planned(stream, plan) for stream in streams if stream.name in chosen]
             run_streams(run, engine, planned, client.calls_made, progress)
     return run
 
 
-def _plan(engine: sa.Engine, account: SmartOLTAccount) -> CallPlan:
-    """What this run may call, given what the runs of the last hour spent."""
-    # The OLTs, and an ONU listing as long as the stored one.
+def _plan(engine: sa.Engine, account: SmartOLTAccount, chosen: list[str]) -> CallPlan:
+    """What this run may call of the chosen streams, given what the runs of the last hour
+    spent."""
+    # An ONU listing as long as the stored one; every other stream is one call.
     listing = listing_calls(_stored_onus(engine), account.page_size, account.full_export)
     plan = plan_calls(
         spent_from(*targets_since(engine, SOURCE, HOUR)),
         calls_per_hour=account.calls_per_hour,
         full_exports_per_hour=account.full_exports_per_hour,
-        inventory_calls=1 + listing,
+        costs={name: listing if name == "onus" else 1 for name in chosen},
         full_export=account.full_export,
     )
     if plan.skipped:

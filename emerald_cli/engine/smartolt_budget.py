@@ -5,13 +5,14 @@ and may revoke API access after misuse. Its refusals say that a limit was hit, n
 is left; the run history does, since every stream records the requests it sent. A run that
 would not fit in what is left of the last hour leaves out the inventory (the OLTs and the ONU
 listing, a call per page of ONUs) and still reads statuses and signals, two calls, which
-operators want every few minutes; the inventory an earlier run stored stays as it was.
+operators want every few minutes; the inventory an earlier run stored stays as it was. Only the
+streams a run was asked for (`--only`) are counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 INVENTORY = ("olts", "onus")
 LEVELS = ("onu_statuses", "onu_signals")
+LEVEL_WORDS = {"onu_statuses": "statuses", "onu_signals": "signals"}
 SETTING = "[smartolt] calls_per_hour"
 
 
@@ -75,13 +77,20 @@ def plan_calls(
     *,
     calls_per_hour: int,
     full_exports_per_hour: int,
-    inventory_calls: int,
+    costs: Mapping[str, int],
     full_export: bool,
 ) -> CallPlan:
-    """Everything if it fits in what is left of the hour; else statuses and signals alone if
-    they fit; else nothing. `inventory_calls` is what the OLTs and ONUs are expected to cost."""
+    """Every stream of `costs` (the calls each is expected to cost, in reading order: the
+    streams this run was asked for) if they fit in what is left of the hour; else the statuses
+    and signals among them alone, if those fit; else nothing."""
     left = max(calls_per_hour - spent.calls, 0)
-    level_calls = len(LEVELS)
+    inventory = tuple(name for name in costs if name in INVENTORY)
+    inventory_calls = sum(costs[name] for name in inventory)
+    levels = [name for name in costs if name in LEVELS]
+    level_calls = sum(costs[name] for name in levels)
+    kept = "the stored inventory is kept"
+    if levels:
+        kept += f", {' and '.join(LEVEL_WORDS[name] for name in levels)} are read"
     # A run that sends all it may can call again once the oldest calls counted leave the hour.
     oldest = spent.runs[0][0] if spent.runs else spent.now
     allowance = CallAllowance(left, oldest + HOUR, SETTING)
@@ -96,24 +105,22 @@ def plan_calls(
             f"all {calls_per_hour:,} calls of the hour are spent ({SETTING}): "
             "the stored data is kept"
         )
-        return plan((*INVENTORY, *LEVELS), reason, _renews_at(spent, calls_per_hour, level_calls))
+        return plan(tuple(costs), reason, _renews_at(spent, calls_per_hour, level_calls))
 
-    if full_export and spent.full_exports >= full_exports_per_hour:
+    if full_export and "onus" in costs and spent.full_exports >= full_exports_per_hour:
         reason = (
             f"the full ONU export was used {spent.full_exports} times in the last hour "
-            f"([smartolt] full_exports_per_hour = {full_exports_per_hour}): the stored "
-            "inventory is kept, statuses and signals are read"
+            f"([smartolt] full_exports_per_hour = {full_exports_per_hour}): {kept}"
         )
-        return plan(INVENTORY, reason, _export_renews_at(spent, full_exports_per_hour))
+        return plan(inventory, reason, _export_renews_at(spent, full_exports_per_hour))
 
     if inventory_calls + level_calls > left:
         reason = (
-            f"the inventory needs about {inventory_calls:,} calls and {left:,} of the hourly "
-            f"{calls_per_hour:,} are left ({SETTING}): the stored inventory is kept, statuses "
-            "and signals are read"
+            f"the inventory needs about {inventory_calls:,} call{'s' * (inventory_calls != 1)} "
+            f"and {left:,} of the hourly {calls_per_hour:,} are left ({SETTING}): {kept}"
         )
         return plan(
-            INVENTORY, reason, _renews_at(spent, calls_per_hour, inventory_calls + level_calls)
+            inventory, reason, _renews_at(spent, calls_per_hour, inventory_calls + level_calls)
         )
 
     return plan((), None, None)

@@ -19,7 +19,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from emerald_cli.engine.read_ahead import ReadAhead
 from emerald_cli.engine.run import Progress, SyncRun, TargetReport
-from emerald_cli.errors import DatabaseError
+from emerald_cli.errors import DatabaseError, UsageError
 from emerald_cli.sources.errors import RateLimited, SourceError
 from emerald_cli.sources.streams import Skipped
 from emerald_cli.store import schema
@@ -180,6 +180,20 @@ def run_streams(
             if reading is not None:
                 reading.result()
             raise
+
+
+def chosen_streams(names: Sequence[str], only: Iterable[str]) -> tuple[str, ...]:
+    """The streams `--only` names, once each and in reading order; () without --only (all).
+
+    An unknown name is a usage error that lists the streams, before anything is read.
+    """
+    only = list(only)
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise UsageError(
+            f"--only {', '.join(unknown)}: no such stream; the streams are {', '.join(names)}"
+        )
+    return tuple(name for name in names if name in only)
 
 
 def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> TargetReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -31,13 +32,15 @@ def test_stopped_sync_is_interrupted_and_unlocked(
         _wait_for_a_running_run(engine)
         _wait_for_polled(engine, {"router-000", "router-002"})
         sync.send_signal(sent)
-        _, stderr = sync.communicate(timeout=30)
+        stdout, stderr = sync.communicate(timeout=30)
     finally:
         world.lab.stop()
 
     assert sync.returncode == 130, _log_tail(tmp_path, stderr)
-    assert "interrupted" in stderr
     [run] = runs.list_runs(engine)
+    assert stderr.splitlines() == [
+        f"error: run {run['id']} interrupted: rows written so far are kept; run the command again"
+    ]
     assert (run["status"], run["error"]) == ("interrupted", "stopped by Ctrl-C or SIGTERM")
     assert lock.current_lock(engine, "mikrotik") is None
     # The routers written before the signal are in the run's history; the silent one is not.
@@ -47,6 +50,13 @@ def test_stopped_sync_is_interrupted_and_unlocked(
         ("router-002", "ok"),
     }
     assert run["inserted"] > 0
+    # --json prints the run as it ended, as on success.
+    report = json.loads(stdout)
+    assert (report["run_id"], report["status"]) == (run["id"], "interrupted")
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [
+        ("router-000", "ok"),
+        ("router-002", "ok"),
+    ]
     engine.dispose()
 
 

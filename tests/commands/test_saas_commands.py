@@ -282,27 +282,39 @@ def test_sync_all_stopped_by_a_busy_source_still_reports_the_runs_done(labs, dat
     assert f"run {holder}" in document["error"] and f"run {holder}" in result.stderr
 
 
-def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(
-    labs: Labs, database_url: str, tmp_path: Path
-):
-    labs.smartolt.fault("onus", "hang")
+def interrupted(
+    database_url: str, source: str, recorded: int, *command: str
+) -> tuple[int, str, str]:
+    """Run `emerald *command`, and send it SIGINT once `source`'s run has recorded `recorded`
+    targets; its exit code, stdout and stderr."""
     emerald = Path(sys.executable).with_name("emerald")
     sync = subprocess.Popen(
-        [emerald, "sync", "all", "--json", "--database-url", database_url],
+        [emerald, *command, "--database-url", database_url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     engine = open_store(database_url)
     deadline = time.monotonic() + 60
-    while lock.current_lock(engine, "smartolt") is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # into the hanging ONU listing
-    sync.send_signal(signal.SIGINT)
-    stdout, _ = sync.communicate(timeout=30)
+    while time.monotonic() < deadline:
+        held = lock.current_lock(engine, source)
+        run = runs.get_run(engine, held["run_id"]) if held else None
+        if run is not None and len(run["targets"]) >= recorded:
+            break
+        time.sleep(0.05)
     engine.dispose()
+    time.sleep(0.3)  # into the hanging listing
+    sync.send_signal(signal.SIGINT)
+    stdout, stderr = sync.communicate(timeout=30)
+    return sync.returncode, stdout, stderr
 
-    assert sync.returncode == 130
+
+def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(labs: Labs, database_url: str):
+    labs.smartolt.fault("onus", "hang")
+
+    returncode, stdout, _ = interrupted(database_url, "smartolt", 1, "sync", "all", "--json")
+
+    assert returncode == 130
     document = json.loads(stdout)
     assert [(run["source"], run["status"]) for run in document["runs"]] == [
         ("ispcube", "ok"),
@@ -311,6 +323,60 @@ def test_sync_all_stopped_by_ctrl_c_reports_the_run_it_cut_short(
     ]
     assert document["runs"][2]["error"] == "stopped by Ctrl-C or SIGTERM"
     assert document["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("source", "hanging", "written"),
+    [("ispcube", "customers", ["nodes", "plans"]), ("smartolt", "onus", ["olts"])],
+)
+def test_a_sync_stopped_by_ctrl_c_prints_its_run(
+    labs: Labs, database_url: str, source: str, hanging: str, written: list[str]
+):
+    getattr(labs, source).fault(hanging, "hang")
+
+    returncode, stdout, stderr = interrupted(
+        database_url, source, len(written), "sync", source, "--json"
+    )
+
+    [run] = runs.list_runs(open_store(database_url))
+    report = json.loads(stdout)
+    assert returncode == 130
+    assert (report["run_id"], report["status"], report["error"]) == (
+        run["id"],
+        "interrupted",
+        "stopped by Ctrl-C or SIGTERM",
+    )
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [
+        (name, "ok") for name in written
+    ]
+    assert stderr.splitlines() == [
+        f"error: run {run['id']} interrupted: rows written so far are kept; run the command again"
+    ]
+
+
+def test_a_database_failing_mid_run_still_prints_the_run(labs: Labs, database_url: str):
+    """A table vanishing under the run stands in for a database that drops mid-run."""
+    assert invoke(database_url, "sync", "smartolt").exit_code == 0
+    engine = open_store(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE onu_signals RENAME TO onu_signals_gone"))
+
+    result = invoke(database_url, "sync", "smartolt", "--json")
+
+    [run, _] = runs.list_runs(engine)
+    engine.dispose()
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert (report["run_id"], report["status"]) == (run["id"], "failed")
+    assert report["error"] == run["error"]
+    assert report["error"].startswith("the database failed while writing")
+    assert [(t["name"], t["status"]) for t in report["targets"]] == [
+        ("olts", "ok"),
+        ("onu_statuses", "ok"),
+        ("onus", "ok"),
+    ]
+    [line] = result.stderr.splitlines()
+    assert line == f"error: run {run['id']} failed: {run['error']}"
 
 
 def test_sync_all_checks_the_inventory_file_before_syncing_anything(
@@ -334,8 +400,54 @@ def test_sync_all_checks_router_credentials_before_syncing_anything(
     result = invoke(database_url, "sync", "all")
 
     assert result.exit_code == 2
-    assert "no router credentials for the ISPCube nodes" in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: EMERALD_ROUTER_USERNAME is not set, so the routers of ISPCube's nodes have no "
+        "username: export it, or give [defaults] in the config file"
+    ]
     assert runs.list_runs(open_store(database_url)) == []
+
+
+@pytest.mark.parametrize(
+    ("defaults", "expected"),
+    [
+        (
+            None,
+            "EMERALD_ROUTER_PASSWORD is not set, so the routers of ISPCube's nodes have no "
+            "password: export it, or give [defaults] in the config file",
+        ),
+        (
+            '[defaults]\nusername = "api"\npassword_env = "EMERALD_ROUTER_PASSWORD"\n',
+            "{config}: [defaults]: password_env names EMERALD_ROUTER_PASSWORD, which is not set: "
+            "export it or use password_file",
+        ),
+    ],
+)
+def test_a_missing_router_password_is_blamed_on_where_it_should_come_from(
+    labs, database_url, monkeypatch, tmp_path: Path, defaults: str | None, expected: str
+):
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
+    config = tmp_path / "emerald.toml"
+    if defaults is not None:
+        config.write_text(defaults, encoding="utf-8")
+        monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    result = invoke(database_url, "sync", "all")
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"error: {expected.format(config=config)}"]
+
+
+def test_only_a_router_ispcubes_nodes_do_not_name_says_so(labs, database_url):
+    assert invoke(database_url, "sync", "ispcube").exit_code == 0
+
+    result = invoke(database_url, "sync", "mikrotik", "--only", "nosuch")
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "error: --only nosuch: no such router among ISPCube's nodes (as the last `emerald sync "
+        "ispcube` stored them), whose routers are router-000, router-001, router-002: fix the "
+        "name, or run `emerald sync ispcube` if the node is new"
+    ]
 
 
 def test_missing_setting_is_exit_two_naming_the_variable(labs, database_url, monkeypatch):
@@ -406,6 +518,7 @@ def test_config_show_gives_the_ispcube_paging_defaults(labs: Labs):
 def test_config_show_gives_the_login_ispcube_nodes_get(labs: Labs, monkeypatch):
     shown = runner.invoke(app, ["config", "show", "--json"])
     monkeypatch.delenv("EMERALD_ROUTER_USERNAME")
+    monkeypatch.delenv("EMERALD_ROUTER_PASSWORD")
     missing = runner.invoke(app, ["config", "show", "--json"])
 
     login = json.loads(shown.stdout)["node_login"]
@@ -444,3 +557,128 @@ def test_wrong_ispcube_password_exits_one(labs, database_url, monkeypatch):
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert {t["status"] for t in report["targets"]} == {"auth_failed"}
+
+
+def test_verbose_logs_info_to_stderr_with_json_on_stdout(labs: Labs, database_url: str):
+    result = invoke(database_url, "sync", "smartolt", "--json", "--verbose")
+
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    streams = [
+        line.split(" duration=")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("info emerald_cli.engine.streams: ")
+    ]
+    assert streams == [
+        f"info emerald_cli.engine.streams: stream={name} status=ok requests=1"
+        for name in ("olts", "onus", "onu_statuses", "onu_signals")
+    ]
+    assert (
+        f"info emerald_cli.engine.run: run={report['run_id']} source=smartolt trigger=cli started"
+        in result.stderr.splitlines()
+    )
+
+
+def test_config_show_of_a_config_that_cannot_be_used_exits_two(labs: Labs, tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[ispcube\n", encoding="utf-8")
+
+    table = runner.invoke(app, ["config", "show", "--config", str(bad)])
+    result = runner.invoke(app, ["config", "show", "--config", str(bad), "--json"])
+
+    shown = json.loads(result.stdout)
+    unreadable = (
+        f"{bad}: not valid TOML (Expected ']' at the end of a table declaration (at line 1, "
+        "column 9)): fix the file, written in UTF-8"
+    )
+    assert shown["accounts"] == {
+        "ispcube": {"error": unreadable},
+        "smartolt": {"error": unreadable},
+    }
+    assert shown["node_login"] == {"error": unreadable}
+    assert [setting["setting"] for setting in shown["settings"]] == [
+        "database_url",
+        "data_dir",
+        "log_file",
+        "inventory",
+        "config",
+        "workers",
+        "timeout",
+    ]
+    for shown_as in (table, result):
+        assert shown_as.exit_code == 2
+        assert shown_as.stderr.splitlines() == [
+            "error: cannot be used as configured: router login for ISPCube's nodes, ispcube, "
+            "smartolt; fix what the error rows say"
+        ]
+    assert "settings" in table.stdout and "not valid TOML" in " ".join(table.stdout.split())
+
+
+def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkeypatch):
+    assert runner.invoke(app, ["config", "show"]).exit_code == 0
+    for name in ("SMARTOLT_URL", "SMARTOLT_TOKEN", "ROUTER_USERNAME", "ROUTER_PASSWORD"):
+        monkeypatch.delenv(f"EMERALD_{name}")
+
+    unused = runner.invoke(app, ["config", "show", "--json"])
+    monkeypatch.delenv("EMERALD_ISPCUBE_PASSWORD")
+    half_done = runner.invoke(app, ["config", "show", "--json"])
+
+    assert (unused.exit_code, unused.stderr) == (0, "")
+    assert json.loads(unused.stdout)["accounts"]["smartolt"] == {
+        "error": "smartolt is not configured: set EMERALD_SMARTOLT_URL (or "
+        "EMERALD_SMARTOLT_URL_FILE)"
+    }
+    assert half_done.exit_code == 2
+    assert json.loads(half_done.stdout)["accounts"]["ispcube"] == {
+        "error": "ispcube setting password is missing: set EMERALD_ISPCUBE_PASSWORD (or "
+        "EMERALD_ISPCUBE_PASSWORD_FILE)"
+    }
+    assert half_done.stderr.splitlines() == [
+        "error: cannot be used as configured: ispcube; fix what the error rows say"
+    ]
+
+
+def test_api_streams_are_listed_in_the_order_they_ran(labs: Labs, database_url: str):
+    """The stream that stopped the run comes before the ones it left `not called`."""
+    labs.smartolt.fault("onus", "status", status=429, retry_after=3600)
+
+    synced = invoke(database_url, "sync", "smartolt")
+    shown = invoke(database_url, "runs", "show", "1")
+
+    for result in (synced, shown):
+        rows = [line.split("│") for line in result.stdout.splitlines() if line[:1] == "│"]
+        assert [row[1].strip() for row in rows if row[1].strip()] == [
+            "olts",
+            "onus",
+            "onu_statuses",
+            "onu_signals",
+        ], result.stdout
+
+
+def test_only_reads_and_records_the_named_streams(labs: Labs, database_url: str):
+    ispcube = invoke(
+        database_url, "sync", "ispcube", "--only", "plans", "--only", "nodes", "--json"
+    )
+    smartolt = invoke(database_url, "sync", "smartolt", "--only", "onu_signals", "--json")
+    unknown = invoke(database_url, "sync", "smartolt", "--only", "signals", "--only", "olts")
+
+    assert (ispcube.exit_code, smartolt.exit_code) == (0, 0)
+    assert [t["name"] for t in json.loads(ispcube.stdout)["targets"]] == ["nodes", "plans"]
+    assert [t["name"] for t in json.loads(smartolt.stdout)["targets"]] == ["onu_signals"]
+    requested = {
+        lab: {endpoint: lab.request_count(endpoint) for endpoint in lab.paths}
+        for lab in (labs.ispcube, labs.smartolt)
+    }
+    assert requested[labs.ispcube] == {
+        "token": 1,
+        "customers": 0,
+        "connections": 0,
+        "plans": 1,
+        "nodes": 1,
+    }
+    assert requested[labs.smartolt] == {"olts": 0, "onus": 0, "statuses": 0, "signals": 1}
+    assert (unknown.exit_code, unknown.stdout) == (2, "")
+    assert unknown.stderr.splitlines() == [
+        "error: --only signals: no such stream; the streams are olts, onus, onu_statuses, "
+        "onu_signals"
+    ]

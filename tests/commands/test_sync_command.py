@@ -124,7 +124,7 @@ def test_only_polls_the_named_routers(world: LabWorld, database_url: str):
     assert [t["name"] for t in json.loads(result.stdout)["targets"]] == ["router-002"]
     result = sync(database_url, world.inventory(), "--only", "ghost")
     assert result.exit_code == 2
-    assert "no router named ghost" in result.stderr
+    assert "--only ghost: no such router in" in result.stderr
 
 
 def test_second_sync_while_one_runs_exits_four(world: LabWorld, database_url: str):
@@ -244,3 +244,20 @@ def test_runs_list_and_show(world: LabWorld, database_url: str):
     missing = runner.invoke(app, ["runs", "show", "999", "--database-url", database_url])
     assert missing.exit_code == 2
     assert "no run with id 999" in missing.stderr
+
+
+def test_runs_options_before_show_apply_to_it_or_are_refused(world: LabWorld, database_url: str):
+    report = json.loads(sync(database_url, world.inventory(), "--json").stdout)
+    run_id = str(report["run_id"])
+
+    shown = runner.invoke(app, ["runs", "--json", "--database-url", database_url, "show", run_id])
+    limited = runner.invoke(app, ["runs", "--limit", "5", "show", run_id])
+    chosen = runner.invoke(app, ["runs", "--source", "mikrotik", "show", run_id, "--json"])
+
+    assert shown.exit_code == 0, shown.stderr
+    assert (json.loads(shown.stdout)["run_id"], shown.stderr) == (report["run_id"], "")
+    for result, flag in ((limited, "--limit"), (chosen, "--source")):
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr.splitlines() == [
+            f"error: {flag} chooses the runs to list: `runs show` takes none; leave {flag} out"
+        ]

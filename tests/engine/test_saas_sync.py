@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from emerald_cli.accounts import ISPCubeAccount, SmartOLTAccount
 from emerald_cli.engine.ispcube import sync_ispcube
-from emerald_cli.engine.run import RunReport, SyncRun
+from emerald_cli.engine.run import Progress, RunReport, SyncRun
 from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.lab.billing import GONE_NODE_ID, Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
@@ -118,6 +118,22 @@ def test_ispcube_streams_land_typed(engine, ispcube: ISPCubeLab, billing: Billin
     assert emails["cliente0@example.com"]["customer_id"] == 1001
     sent = next(row for row in billing.customers if row["id"] == 1001)["contact_emails"][0]
     assert json.loads(emails["cliente0@example.com"]["raw"]) == sent
+
+
+def test_paged_listings_tell_the_display_how_far_they_got(
+    engine, ispcube: ISPCubeLab, smartolt: SmartOLTLab, billing: Billing
+):
+    told: list[tuple[str, int, int | None]] = []
+    progress = Progress(read=lambda *listing: told.append(listing))
+
+    sync_ispcube(engine, ispcube_account(ispcube, page_size=25), progress=progress)
+    sync_smartolt(engine, smartolt_account(smartolt, page_size=20), progress=progress)
+
+    customers, onus = len(billing.customers), len(billing.onus)
+    assert told == [
+        *(("customers", min(read, customers), None) for read in range(25, customers + 25, 25)),
+        *(("onus", min(read, onus), onus) for read in range(20, onus + 20, 20)),
+    ]
 
 
 def test_an_amount_no_column_holds_is_stored_as_unknown(

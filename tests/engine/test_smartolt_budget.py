@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 
 from emerald_cli.accounts import SmartOLTAccount
 from emerald_cli.engine.smartolt import sync_smartolt
-from emerald_cli.engine.smartolt_budget import CallPlan, Spent, plan_calls, spent_from
+from emerald_cli.engine.smartolt_budget import HOUR, CallPlan, Spent, plan_calls, spent_from
 from emerald_cli.lab.billing import build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.smartolt import SmartOLTLab
@@ -27,12 +28,20 @@ def minutes_ago(minutes: int) -> datetime:
     return NOW - timedelta(minutes=minutes)
 
 
-def plan(spent: Spent, *, inventory_calls: int = 90, full_export: bool = False) -> CallPlan:
+def plan(
+    spent: Spent,
+    *,
+    inventory_calls: int = 90,
+    full_export: bool = False,
+    streams: tuple[str, ...] = ("olts", "onus", "onu_statuses", "onu_signals"),
+) -> CallPlan:
+    """The plan for the streams, the OLTs and the ONU listing costing `inventory_calls`."""
+    costs = {"olts": 1, "onus": inventory_calls - 1, "onu_statuses": 1, "onu_signals": 1}
     return plan_calls(
         spent,
         calls_per_hour=1000,
         full_exports_per_hour=3,
-        inventory_calls=inventory_calls,
+        costs={name: costs[name] for name in streams},
         full_export=full_export,
     )
 
@@ -111,11 +120,63 @@ def test_a_budget_smaller_than_one_run_names_no_time() -> None:
         Spent(NOW, ()),
         calls_per_hour=50,
         full_exports_per_hour=3,
-        inventory_calls=90,
+        costs={"olts": 1, "onus": 89, "onu_statuses": 1, "onu_signals": 1},
         full_export=False,
     )
 
     assert (planned.skipped, planned.retry_after) == (("olts", "onus"), None)
+
+
+def test_only_the_streams_asked_for_are_counted() -> None:
+    """Statuses and signals every few minutes (--only) fit where a whole run would not; the
+    ONU listing alone is left out saying what it needs, and that nothing else is read."""
+    spent = Spent(NOW, ((minutes_ago(50), 92, 0), (minutes_ago(40), 850, 0)))
+    levels = ("onu_statuses", "onu_signals")
+
+    assert plan(spent, streams=levels).skipped == ()
+    listing = plan(spent, streams=("onus",))
+    assert (listing.skipped, listing.reason) == (
+        ("onus",),
+        "the inventory needs about 89 calls and 58 of the hourly 1,000 are left "
+        "([smartolt] calls_per_hour): the stored inventory is kept",
+    )
+    signals = plan(spent, streams=("olts", "onus", "onu_signals"))
+    assert (signals.skipped, signals.reason) == (
+        ("olts", "onus"),
+        "the inventory needs about 90 calls and 58 of the hourly 1,000 are left "
+        "([smartolt] calls_per_hour): the stored inventory is kept, signals are read",
+    )
+    spent_out = plan(Spent(NOW, ((minutes_ago(45), 999, 0),)), streams=levels)
+    assert (spent_out.skipped, spent_out.retry_after) == (levels, minutes_ago(45) + HOUR)
+
+
+def test_statuses_and_signals_alone_are_placed_on_the_stored_onus(engine: sa.Engine) -> None:
+    billing = build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    ids = [onu["unique_external_id"] for onu in billing.onus]
+    placeable = [onu for onu in billing.onus if ids.count(onu["unique_external_id"]) == 1]
+    levels = ("onu_statuses", "onu_signals")
+    with SmartOLTLab(billing, TOKEN, signal_positions=False) as lab:
+        account = SmartOLTAccount(lab.url, TOKEN, calls_per_second=10**6, timeout=10.0)
+        first = sync_smartolt(engine, account).report
+        spent = sum(target.detail["requests"] for target in first.targets)
+        # Room for statuses and signals once, not for another whole run.
+        tight = replace(account, calls_per_hour=spent + 2)
+        lab.reset_counts()
+        placeable[0]["status"] = "LOS" if placeable[0]["status"] != "LOS" else "Online"
+        polled = sync_smartolt(engine, tight, only=levels).report
+        spent_out = sync_smartolt(engine, tight, only=levels).report
+        served = {endpoint: lab.request_count(endpoint) for endpoint in lab.paths}
+
+    assert [(t.name, t.status) for t in polled.targets] == [(name, "ok") for name in levels]
+    assert served == {"olts": 0, "onus": 0, "statuses": 1, "signals": 1}
+    signals = {t.name: t for t in polled.targets}["onu_signals"]
+    assert signals.detail["onu_signals"]["unchanged"] == len(placeable)
+    assert signals.detail["skipped"] == len(billing.onus) - len(placeable)
+    statuses = {t.name: t for t in polled.targets}["onu_statuses"]
+    assert statuses.detail["onu_statuses"]["updated"] == 1
+    assert [(t.name, t.status) for t in spent_out.targets] == [
+        (name, "rate_limited") for name in levels
+    ]
 
 
 def test_the_client_sends_no_call_past_its_allowance() -> None:

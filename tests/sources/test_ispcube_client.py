@@ -79,6 +79,15 @@ def test_customer_pages_end_at_an_empty_page_or_one_shorter_than_the_last(
     assert last.query == {"limit": str(page_size), "offset": str(last_offset)}
 
 
+def test_each_customer_page_tells_how_many_customers_arrived(ispcube: Make) -> None:
+    told: list[tuple[int, int | None]] = []
+
+    pages = list(ispcube(page_size=25).customer_pages(lambda *page: told.append(page)))
+
+    assert [len(page) for page in pages] == [25, 25, 12]
+    assert told == [(25, None), (50, None), (62, None)]  # ISPCube announces no total
+
+
 def test_a_token_expiring_mid_run_costs_one_login_and_one_retry(
     ispcube: Make, ispcube_lab: ISPCubeLab
 ) -> None:

@@ -44,6 +44,20 @@ def test_reads_the_four_streams(smartolt: Make, smartolt_lab: SmartOLTLab) -> No
     assert last.query == {"page": "3", "page_size": "20"}
 
 
+def test_each_onu_page_tells_how_many_of_the_announced_onus_arrived(
+    smartolt: Make, smartolt_lab: SmartOLTLab
+) -> None:
+    paged: list[tuple[int, int | None]] = []
+    exported: list[tuple[int, int | None]] = []
+
+    pages = list(smartolt(page_size=20).onu_pages(lambda *told: paged.append(told)))
+    list(smartolt(full_export=True).onu_pages(lambda *told: exported.append(told)))
+
+    assert [len(page) for page in pages] == [20, 20, 8]
+    assert paged == [(20, 48), (40, 48), (48, 48)]
+    assert exported == [(48, 48)]
+
+
 def test_the_token_goes_in_x_token(smartolt: Make, smartolt_lab: SmartOLTLab) -> None:
     smartolt().olts()
 

@@ -16,6 +16,7 @@ import requests
 
 from emerald_cli.sources.errors import ApiError, AuthFailed, Forbidden, SourceError
 from emerald_cli.sources.http import JsonTransport, RetryPolicy
+from emerald_cli.sources.streams import PageProgress, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +144,12 @@ class ISPCubeClient:
         """Every customer, raw, read page by page with limit/offset."""
         return [customer for page in self.customer_pages() for customer in page]
 
-    def customer_pages(self) -> Iterator[list[dict[str, Any]]]:
+    def customer_pages(
+        self, progress: PageProgress = no_progress
+    ) -> Iterator[list[dict[str, Any]]]:
         """The customers a page at a time, as they arrive: a caller may work on one page
-        while the next is on its way."""
-        return self._paged(CUSTOMERS_PATH)
+        while the next is on its way. `progress` hears of each page (ISPCube sends no total)."""
+        return self._paged(CUSTOMERS_PATH, progress)
 
     def connections(self) -> list[dict[str, Any]]:
         """Every connection of every type, raw, in one (large, slow) answer."""
@@ -162,7 +165,7 @@ class ISPCubeClient:
             body = body["data"]
         return self._array(NODES_PATH, body)
 
-    def _paged(self, path: str) -> Iterator[list[dict[str, Any]]]:
+    def _paged(self, path: str, progress: PageProgress) -> Iterator[list[dict[str, Any]]]:
         """The pages of `path`. A full page is as long as the one before it (the server's
         real page size, whatever it made of `limit`), so a shorter one is the last."""
         received = 0
@@ -176,6 +179,7 @@ class ISPCubeClient:
                     "it ignores offset; report it to ISPCube"
                 )
             if page:
+                progress(received + len(page), None)
                 yield page
                 received += len(page)
 

@@ -19,6 +19,7 @@ import requests
 
 from emerald_cli.sources.errors import ApiError, RateLimited
 from emerald_cli.sources.http import CallAllowance, JsonTransport, RetryPolicy
+from emerald_cli.sources.streams import PageProgress, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +123,15 @@ class SmartOLTClient:
         """Every ONU with its details: paged (general budget) unless full export is configured."""
         return [onu for page in self.onu_pages() for onu in page]
 
-    def onu_pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The ONUs a page at a time, as they arrive (the full export is one page)."""
+    def onu_pages(self, progress: PageProgress = no_progress) -> Iterator[list[dict[str, Any]]]:
+        """The ONUs a page at a time, as they arrive (the full export is one page); `progress`
+        hears of each page, as the listing of a large tenant takes a while."""
         if self.full_export:
-            yield self._list(ONUS_PATH, self._get(ONUS_PATH), "onus")
+            onus = self._list(ONUS_PATH, self._get(ONUS_PATH), "onus")
+            progress(len(onus), len(onus))
+            yield onus
             return
-        yield from self._paged_onus()
+        yield from self._paged_onus(progress)
 
     def statuses(self) -> list[dict[str, Any]]:
         return self._list(STATUSES_PATH, self._get(STATUSES_PATH), "response")
@@ -135,7 +139,7 @@ class SmartOLTClient:
     def signals(self) -> list[dict[str, Any]]:
         return self._list(SIGNALS_PATH, self._get(SIGNALS_PATH), "response")
 
-    def _paged_onus(self) -> Iterator[list[dict[str, Any]]]:
+    def _paged_onus(self, progress: PageProgress) -> Iterator[list[dict[str, Any]]]:
         """The pages SmartOLT announced, checked to add up to its count.
 
         A listing that comes up short (an empty page before the last, or fewer ONUs than the
@@ -165,8 +169,9 @@ class SmartOLTClient:
                     f"{VENDOR} returned the same page twice at {ONUS_PATH} (page {page}): "
                     "it ignores page; set full_export or report it to SmartOLT"
                 )
-            yield rows
             received += len(rows)
+            progress(received, announced)
+            yield rows
             previous = rows
             page += 1
 
