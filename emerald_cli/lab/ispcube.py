@@ -1,7 +1,11 @@
 """A fake ISPCube on loopback: Sanctum token, the four bulk lists, and the ways they fail.
 
-It serves the Billing object live, so a test may change the data between two syncs. Shapes and
-quirks follow sources.md §1 and §6.1; `fault()` injects the failures.
+It serves the Billing object live, so a test may change the data between two syncs. It
+reproduces what is known of the real tenant: a POST login with api-key, client-id and
+login-type headers answered with a bearer token, bare JSON arrays for the lists, customers
+paged by limit and offset with no total, nodes bare or in a "data" envelope, 401
+{"message": "Unauthenticated."} for a token it no longer takes, and a slow unpaged customer
+list; `fault()` injects the failures.
 """
 
 from __future__ import annotations
