@@ -29,7 +29,7 @@ from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
-from emerald_cli.lab.saas import FAULT_MODES
+from emerald_cli.lab.saas import FAULT_MODES, LIST_FAULT_MODES
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
@@ -50,23 +50,52 @@ ISPCUBE_VARIABLES = (
 LAB_SMARTOLT_TOKEN = "lab-smartolt-token"
 
 
+SAAS_LABS = {"ispcube": ISPCubeLab, "smartolt": SmartOLTLab}
+
+
 def parse_fault(text: str) -> tuple[str, str, str, int]:
     """ "ispcube:customers:status=502" as (source, endpoint, mode, status)."""
     source, _, rest = text.partition(":")
     endpoint, _, mode = rest.partition(":")
-    mode, _, status = mode.partition("=")
-    servers = {"ispcube": ISPCubeLab, "smartolt": SmartOLTLab}
-    if source not in servers or endpoint not in servers[source].paths:
-        names = {name: ", ".join(server.paths) for name, server in servers.items()}
+    mode, equals, status = mode.partition("=")
+    if source not in SAAS_LABS or endpoint not in SAAS_LABS[source].paths:
+        names = {name: ", ".join(server.paths) for name, server in SAAS_LABS.items()}
         raise UsageError(
             f"--fault {text!r}: name ispcube:ENDPOINT ({names['ispcube']}) or "
             f"smartolt:ENDPOINT ({names['smartolt']})"
         )
     if mode not in FAULT_MODES:
         raise UsageError(f"--fault {text!r}: the mode is one of {', '.join(FAULT_MODES)}")
-    if status and not status.isdigit():
-        raise UsageError(f"--fault {text!r}: the status after = is an HTTP code, e.g. 502")
+    if mode not in SAAS_LABS[source].fault_modes(endpoint):
+        places = [
+            f"{name}:{path}"
+            for name, server in SAAS_LABS.items()
+            for path in server.paths
+            if mode in server.fault_modes(path)
+        ]
+        raise UsageError(
+            f"--fault {text!r}: {mode} changes nothing there; it acts at {', '.join(places)}"
+        )
+    if equals and mode != "status":
+        raise UsageError(f"--fault {text!r}: only the status mode takes =STATUS")
+    if status and not (status.isdigit() and 400 <= int(status) <= 599):
+        raise UsageError(
+            f"--fault {text!r}: the status after = is an HTTP error code, 400 to 599, e.g. 502"
+        )
     return source, endpoint, mode, int(status or 500)
+
+
+def parse_faults(texts: list[str]) -> list[tuple[str, str, str, int]]:
+    """Every --fault, refusing a second one at the same endpoint: only the last would act."""
+    faults: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+    for text in texts:
+        source, endpoint, mode, status = parse_fault(text)
+        if (source, endpoint) in faults:
+            raise UsageError(
+                f"--fault {text!r}: {source}:{endpoint} already has a fault; give one per endpoint"
+            )
+        faults[source, endpoint] = (source, endpoint, mode, status)
+    return list(faults.values())
 
 
 # The demo's staged trouble: what an operator meets on a real night.
@@ -97,7 +126,9 @@ def serve(
         list[str] | None,
         typer.Option(
             help="SOURCE:ENDPOINT:MODE[=STATUS], e.g. ispcube:customers:status=502 or "
-            f"smartolt:onus:hang (repeatable). Modes: {', '.join(FAULT_MODES)}.",
+            f"smartolt:onus:hang (repeatable, one per endpoint). Modes: "
+            f"{', '.join(FAULT_MODES)} ({' and '.join(LIST_FAULT_MODES)} at ispcube:customers "
+            "only).",
         ),
     ] = None,
     token_ttl: Annotated[
@@ -114,7 +145,7 @@ def serve(
     ] = "429",
 ) -> None:
     """Serve lab routers, ISPCube and SmartOLT until Ctrl-C; print the settings to use them."""
-    faults = [parse_fault(text) for text in fault or []]
+    faults = parse_faults(fault or [])
     if smartolt_limit_answer not in ("429", "403", "200"):
         raise UsageError("--smartolt-limit-answer is 429, 403 or 200")
     fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)

@@ -45,6 +45,7 @@ class ISPCubeLab(LabServer):
         "plans": "/api/plans/plans_list",
         "nodes": "/api/nodes/nodes_list",
     }
+    offset_lists: ClassVar[tuple[str, ...]] = ("customers",)
 
     def __init__(
         self,

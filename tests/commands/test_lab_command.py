@@ -78,16 +78,46 @@ def test_lab_serve_applies_its_faults_and_limits(
 
 
 @pytest.mark.parametrize(
-    ("fault", "said"),
+    ("faults", "said"),
     [
-        ("bogus:x:y", "--fault 'bogus:x:y': name ispcube:ENDPOINT (token, customers"),
-        ("smartolt:onus:boom", "the mode is one of status, hang"),
-        ("ispcube:customers:status=bad", "the status after = is an HTTP code"),
+        (["bogus:x:y"], "--fault 'bogus:x:y': name ispcube:ENDPOINT (token, customers"),
+        (["smartolt:onus:boom"], "the mode is one of status, hang"),
+        (["ispcube:customers:status=bad"], "the status after = is an HTTP error code, 400"),
+        (
+            ["smartolt:onus:repeat_page"],
+            "--fault 'smartolt:onus:repeat_page': repeat_page changes nothing there; "
+            "it acts at ispcube:customers",
+        ),
+        (
+            ["ispcube:plans:endless"],
+            "--fault 'ispcube:plans:endless': endless changes nothing there; "
+            "it acts at ispcube:customers",
+        ),
+        (
+            ["smartolt:olts:hang=502"],
+            "--fault 'smartolt:olts:hang=502': only the status mode takes =STATUS",
+        ),
+        (
+            ["ispcube:plans:status=200"],
+            "--fault 'ispcube:plans:status=200': the status after = is an HTTP error code, "
+            "400 to 599, e.g. 502",
+        ),
+        (
+            ["ispcube:plans:hang", "ispcube:plans:status=502"],
+            "--fault 'ispcube:plans:status=502': ispcube:plans already has a fault; "
+            "give one per endpoint",
+        ),
     ],
 )
-def test_a_bad_fault_is_exit_two(fault: str, said: str):
-    result = CliRunner().invoke(app, ["lab", "serve", "--fault", fault])
+@pytest.mark.timeout(20)  # a fault taken would serve until then, and fail
+def test_a_bad_fault_is_exit_two(faults: list[str], said: str, tmp_path: Path):
+    arguments = [argument for fault in faults for argument in ("--fault", fault)]
+    small = ["--routers", "1", "--secrets", "1", "--base-port", "0"]
+    files = ["--inventory", str(tmp_path / "i.toml"), "--findings", str(tmp_path / "f.json")]
+
+    result = CliRunner().invoke(app, ["lab", "serve", *small, *files, *arguments])
 
     assert result.exit_code == 2
     assert said in result.stderr
+    assert len(result.stderr.splitlines()) == 1
     assert result.stdout == ""
