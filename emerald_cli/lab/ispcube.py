@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from http.client import responses
 from typing import Any, ClassVar, Literal
 
 from emerald_cli.lab.billing import Billing
@@ -23,6 +24,15 @@ from emerald_cli.lab.saas import Clock, Fault, LabReply, LabRequest, LabServer
 logger = logging.getLogger(__name__)
 
 UNAUTHENTICATED = {"message": "Unauthenticated."}
+# What a Laravel API such as ISPCube's says with each status a fault injects, so a client
+# shows the words it will meet; any other 4xx carries its reason phrase.
+LARAVEL_ERRORS: dict[int, dict[str, Any]] = {
+    401: UNAUTHENTICATED,
+    403: {"message": "This action is unauthorized."},
+    404: {"message": "Not Found"},
+    422: {"message": "The given data was invalid.", "errors": {}},
+    429: {"message": "Too Many Attempts."},
+}
 
 
 @dataclass
@@ -81,6 +91,12 @@ class ISPCubeLab(LabServer):
 
     def __repr__(self) -> str:
         return f"ISPCubeLab(url={self.url!r}, username={self.username!r})"
+
+    def error_reply(self, status: int) -> LabReply:
+        if status >= 500:
+            return super().error_reply(status)  # Laravel hides every 5xx as "Server Error"
+        document = LARAVEL_ERRORS.get(status) or {"message": responses.get(status, "Error")}
+        return LabReply.json(status, document)
 
     def route(self, request: LabRequest, fault: Fault | None) -> LabReply:
         if request.path == self.paths["token"]:
