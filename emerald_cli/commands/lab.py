@@ -24,7 +24,7 @@ from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress
 from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.errors import UsageError
-from emerald_cli.lab.billing import build_billing
+from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
 from emerald_cli.lab.routeros.inventory import write_inventory
@@ -107,7 +107,12 @@ DEMO_FAULTS = {"router-004": "wrong_password", "router-005": "refuse"}
 def serve(
     routers: Annotated[int, typer.Option(min=1, help="How many routers.")] = 5,
     secrets: Annotated[int, typer.Option(min=0, help="PPP secrets per router.")] = 100,
-    latency: Annotated[float, typer.Option(min=0, help="Seconds added to each reply.")] = 0.0,
+    latency: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds every router, ISPCube and SmartOLT wait before each answer."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
     base_port: Annotated[int, typer.Option(help="Port of the first router (0 = any).")] = 18728,
     inventory: Annotated[
@@ -161,16 +166,14 @@ def serve(
     try:
         for endpoint in lab.endpoints():
             billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
-        ispcube = ISPCubeLab(billing, *LAB_ISPCUBE, token_ttl=token_ttl).start()
-        smartolt = SmartOLTLab(
+        ispcube, smartolt = start_saas(
             billing,
-            LAB_SMARTOLT_TOKEN,
-            hourly_budget=smartolt_budget,
-            rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
-        ).start()
-        servers = {"ispcube": ispcube, "smartolt": smartolt}
-        for source, endpoint_name, mode, status in faults:
-            servers[source].fault(endpoint_name, mode, status=status)
+            faults,
+            latency=latency,
+            token_ttl=token_ttl,
+            smartolt_budget=smartolt_budget,
+            smartolt_limit_answer=smartolt_limit_answer,
+        )
         write_inventory(inventory, lab.endpoints(), username=lab.username)
         billing.write_findings(findings)
 
@@ -194,6 +197,37 @@ def serve(
             if server is not None:
                 server.stop()
         lab.stop()
+
+
+def start_saas(
+    billing: Billing,
+    faults: list[tuple[str, str, str, int]],
+    *,
+    latency: float,
+    token_ttl: float | None,
+    smartolt_budget: int,
+    smartolt_limit_answer: str,
+) -> tuple[ISPCubeLab, SmartOLTLab]:
+    """ISPCube and SmartOLT as `lab serve` sets them up, started; tests use them the same way."""
+    ispcube = ISPCubeLab(billing, *LAB_ISPCUBE, token_ttl=token_ttl, latency=latency)
+    smartolt = SmartOLTLab(
+        billing,
+        LAB_SMARTOLT_TOKEN,
+        hourly_budget=smartolt_budget,
+        rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
+        latency=latency,
+    )
+    servers = {"ispcube": ispcube, "smartolt": smartolt}
+    for source, endpoint, mode, status in faults:
+        servers[source].fault(endpoint, mode, status=status)
+
+    ispcube.start()
+    try:
+        smartolt.start()
+    except BaseException:
+        ispcube.stop()
+        raise
+    return ispcube, smartolt
 
 
 def demo(

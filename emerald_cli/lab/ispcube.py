@@ -73,8 +73,9 @@ class ISPCubeLab(LabServer):
         host: str = "127.0.0.1",
         port: int = 0,
         trickle_interval: float = 2.0,
+        latency: float = 0.0,
     ) -> None:
-        super().__init__(host, port, trickle_interval)
+        super().__init__(host, port, trickle_interval, latency)
         self.billing = billing
         self.api_key = api_key
         self.client_id = str(client_id)

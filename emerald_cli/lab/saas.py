@@ -114,10 +114,17 @@ class LabServer:
     # The endpoints (names from `paths`) that page by offset, where LIST_FAULT_MODES act.
     offset_lists: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, trickle_interval: float = 2.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        trickle_interval: float = 2.0,
+        latency: float = 0.0,
+    ) -> None:
         self.host = host
         self.port = port
         self.trickle_interval = trickle_interval
+        self.latency = latency  # seconds before every answer, as over a slow link
         self.requests: Counter[str] = Counter()
         self.last_requests: dict[str, LabRequest] = {}
         self._faults: dict[str, Fault] = {}
@@ -241,6 +248,9 @@ class LabServer:
     def _serve(self, handler: _Handler, request: LabRequest) -> None:
         fault = self._take_fault(request)
         mode = fault.mode if fault else None
+        if self.latency and self.wait(self.latency):
+            handler.close_connection = True
+            return
         if mode == "hang":
             self._stopping.wait()
             handler.close_connection = True

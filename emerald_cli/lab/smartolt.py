@@ -88,9 +88,10 @@ class SmartOLTLab(LabServer):
         host: str = "127.0.0.1",
         port: int = 0,
         trickle_interval: float = 2.0,
+        latency: float = 0.0,
         signal_positions: bool = True,
     ) -> None:
-        super().__init__(host, port, trickle_interval)
+        super().__init__(host, port, trickle_interval, latency)
         self.billing = billing
         self.signal_positions = signal_positions
         self.token = token

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,10 @@ def limit_answer(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def served(tmp_path: Path, limit_answer: str) -> Iterator[dict[str, str]]:
-    """A `lab serve` process with a SmartOLT fault; the variables it printed."""
-    command = [
-        sys.executable, "-m", "emerald_cli", "lab", "serve", "--base-port", "0",
-        "--routers", "2", "--secrets", "5", "--fault", "smartolt:olts:status=502",
-        "--smartolt-budget", "3", "--smartolt-limit-answer", limit_answer,
-    ]  # fmt: skip
+@contextmanager
+def lab_serve(tmp_path: Path, *options: str) -> Iterator[dict[str, str]]:
+    """A `lab serve` process on free ports; the variables it printed. Stopped with Ctrl-C."""
+    command = [sys.executable, "-m", "emerald_cli", "lab", "serve", "--base-port", "0", *options]
     process = subprocess.Popen(
         command,
         cwd=tmp_path,
@@ -59,6 +56,17 @@ def served(tmp_path: Path, limit_answer: str) -> Iterator[dict[str, str]]:
             raise
 
 
+@pytest.fixture
+def served(tmp_path: Path, limit_answer: str) -> Iterator[dict[str, str]]:
+    """A `lab serve` process with a SmartOLT fault; the variables it printed."""
+    with lab_serve(
+        tmp_path,
+        "--routers", "2", "--secrets", "5", "--fault", "smartolt:olts:status=502",
+        "--smartolt-budget", "3", "--smartolt-limit-answer", limit_answer,
+    ) as variables:  # fmt: skip
+        yield variables
+
+
 def test_lab_serve_applies_its_faults_and_limits(
     served: dict[str, str], limit_answer: str, tmp_path: Path
 ):
@@ -75,6 +83,19 @@ def test_lab_serve_applies_its_faults_and_limits(
     assert int(statuses[-1].headers["Retry-After"]) > 0
     assert (tmp_path / "lab-inventory.toml").is_file()
     assert (tmp_path / "lab-findings.json").is_file()
+
+
+def test_lab_serve_latency_slows_ispcube_and_smartolt_too(tmp_path: Path):
+    with lab_serve(tmp_path, "--routers", "1", "--secrets", "2", "--latency", "0.5") as variables:
+        olts = requests.get(
+            f"{variables['EMERALD_SMARTOLT_URL']}/system/get_olts",
+            headers={"X-Token": variables["EMERALD_SMARTOLT_TOKEN"]},
+            timeout=10,
+        )
+        login = requests.post(f"{variables['EMERALD_ISPCUBE_URL']}/sanctum/token", timeout=10)
+
+    assert (olts.status_code, login.status_code) == (200, 401)
+    assert min(olts.elapsed.total_seconds(), login.elapsed.total_seconds()) >= 0.5
 
 
 @pytest.mark.parametrize(
