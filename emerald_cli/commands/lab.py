@@ -136,8 +136,21 @@ def serve(
             "only).",
         ),
     ] = None,
+    token_requests: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="ISPCube refuses each token after this many data requests, so that a sync "
+            "logs in again mid-run (a lab sync makes five or more).",
+        ),
+    ] = None,
     token_ttl: Annotated[
-        float | None, typer.Option(min=1, help="ISPCube tokens expire after these seconds.")
+        float | None,
+        typer.Option(
+            min=1,
+            help="ISPCube tokens expire after these seconds; a lab sync takes about one, so "
+            "--token-requests is the way to see an expiry mid-run.",
+        ),
     ] = None,
     smartolt_budget: Annotated[
         int, typer.Option(min=1, help="SmartOLT calls allowed per hour.")
@@ -170,6 +183,7 @@ def serve(
             billing,
             faults,
             latency=latency,
+            token_requests=token_requests,
             token_ttl=token_ttl,
             smartolt_budget=smartolt_budget,
             smartolt_limit_answer=smartolt_limit_answer,
@@ -204,12 +218,19 @@ def start_saas(
     faults: list[tuple[str, str, str, int]],
     *,
     latency: float,
+    token_requests: int | None,
     token_ttl: float | None,
     smartolt_budget: int,
     smartolt_limit_answer: str,
 ) -> tuple[ISPCubeLab, SmartOLTLab]:
     """ISPCube and SmartOLT as `lab serve` sets them up, started; tests use them the same way."""
-    ispcube = ISPCubeLab(billing, *LAB_ISPCUBE, token_ttl=token_ttl, latency=latency)
+    ispcube = ISPCubeLab(
+        billing,
+        *LAB_ISPCUBE,
+        token_ttl=token_ttl,
+        expire_token_after=token_requests,
+        latency=latency,
+    )
     smartolt = SmartOLTLab(
         billing,
         LAB_SMARTOLT_TOKEN,

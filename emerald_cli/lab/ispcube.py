@@ -66,6 +66,7 @@ class ISPCubeLab(LabServer):
         password: str,
         *,
         token_ttl: float | None = None,
+        expire_token_after: int | None = None,
         page_limit: int | None = None,
         nodes_envelope: Literal["bare", "data"] = "bare",
         unpaged_delay: float = 3.0,
@@ -86,7 +87,7 @@ class ISPCubeLab(LabServer):
         self.nodes_envelope = nodes_envelope
         self.unpaged_delay = unpaged_delay
         self.clock = clock
-        self.expire_token_after: int | None = None
+        self.expire_token_after = expire_token_after
         self.tokens_issued = 0
         self._tokens: dict[str, _Token] = {}
 

@@ -15,6 +15,9 @@ import requests
 from typer.testing import CliRunner
 
 from emerald_cli.cli import app
+from emerald_cli.commands.lab import ISPCUBE_VARIABLES, LAB_ISPCUBE, start_saas
+from emerald_cli.lab.billing import build_billing
+from emerald_cli.lab.dataset import build_fleet
 
 # Reading the export lines waits at most this long for the lab to come up.
 START_S = 60
@@ -96,6 +99,60 @@ def test_lab_serve_latency_slows_ispcube_and_smartolt_too(tmp_path: Path):
 
     assert (olts.status_code, login.status_code) == (200, 401)
     assert min(olts.elapsed.total_seconds(), login.elapsed.total_seconds()) >= 0.5
+
+
+def test_lab_serve_token_requests_refuses_a_token_past_them(tmp_path: Path):
+    with lab_serve(tmp_path, "--routers", "1", "--secrets", "2", "--token-requests", "2") as lab:
+        url = lab["EMERALD_ISPCUBE_URL"]
+        headers = {
+            "api-key": lab["EMERALD_ISPCUBE_API_KEY"],
+            "client-id": lab["EMERALD_ISPCUBE_CLIENT_ID"],
+            "login-type": "api",
+        }
+        body = {
+            "username": lab["EMERALD_ISPCUBE_USER"],
+            "password": lab["EMERALD_ISPCUBE_PASSWORD"],
+        }
+        login = requests.post(f"{url}/sanctum/token", json=body, headers=headers, timeout=10)
+        headers["Authorization"] = f"Bearer {login.json()['token']}"
+        plans = [
+            requests.get(f"{url}/plans/plans_list", headers=headers, timeout=10) for _ in range(3)
+        ]
+
+    assert [answer.status_code for answer in (login, *plans)] == [200, 200, 200, 401]
+    assert plans[-1].json() == {"message": "Unauthenticated."}
+
+
+def test_a_sync_against_token_requests_logs_in_again_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
+    billing = build_billing(build_fleet(seed=7, routers=2, secrets=5))
+    ispcube, smartolt = start_saas(
+        billing,
+        [],
+        latency=0.0,
+        token_requests=3,
+        token_ttl=None,
+        smartolt_budget=1000,
+        smartolt_limit_answer="429",
+    )
+    monkeypatch.setenv("EMERALD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EMERALD_ISPCUBE_URL", ispcube.url)
+    for name, value in zip(ISPCUBE_VARIABLES, LAB_ISPCUBE, strict=True):
+        monkeypatch.setenv(name, value)
+    try:
+        result = CliRunner().invoke(
+            app, ["sync", "ispcube", "--json", "--database-url", database_url]
+        )
+    finally:
+        ispcube.stop()
+        smartolt.stop()
+
+    assert result.exit_code == 0, result.stderr
+    # plans, nodes, connections and two customer pages: the fourth request is refused, then
+    # asked again with a second token.
+    data_requests = sum(ispcube.request_count(name) for name in ispcube.paths if name != "token")
+    assert (ispcube.tokens_issued, data_requests) == (2, 6)
 
 
 @pytest.mark.parametrize(
