@@ -6,6 +6,7 @@ write an inventory that points at it, and for the demo run the real sync against
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ from emerald_cli.errors import UsageError
 from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.ports import PortUnavailable
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
 from emerald_cli.lab.saas import FAULT_MODES, LIST_FAULT_MODES
@@ -114,7 +116,15 @@ def serve(
         ),
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
-    base_port: Annotated[int, typer.Option(help="Port of the first router (0 = any).")] = 18728,
+    base_port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port of the first router; the other routers, then ISPCube and SmartOLT, take "
+            "the ports after it (0 = free ports).",
+        ),
+    ] = 18728,
     inventory: Annotated[
         Path, typer.Option(help="Where to write the inventory that points at the lab.")
     ] = Path("lab-inventory.toml"),
@@ -166,6 +176,12 @@ def serve(
     faults = parse_faults(fault or [])
     if smartolt_limit_answer not in ("429", "403", "200"):
         raise UsageError("--smartolt-limit-answer is 429, 403 or 200")
+    last_port = base_port + routers + 1  # SmartOLT's, after the routers' and ISPCube's
+    if base_port and last_port > 65535:
+        raise UsageError(
+            f"--base-port {base_port} with {routers} routers needs ports up to {last_port}, "
+            "past 65535: choose a lower one, or --base-port 0 for free ports"
+        )
     fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
     billing = build_billing(fleet, customers=customers)
     if connections is not None:
@@ -174,14 +190,16 @@ def serve(
             customers=customers,
             extra_connections=max(0, connections - len(billing.connections)),
         )
-    lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
+    lab = RouterLab(fleet, latency=latency, base_port=base_port or None)
     ispcube = smartolt = None
     try:
+        lab.start()
         for endpoint in lab.endpoints():
             billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
         ispcube, smartolt = start_saas(
             billing,
             faults,
+            first_port=base_port and base_port + routers,
             latency=latency,
             token_requests=token_requests,
             token_ttl=token_ttl,
@@ -206,6 +224,12 @@ def serve(
             console.data.print(f"export {name}={value}", markup=False, highlight=False)
         console.note(f"inventory: {inventory}\nfindings: {findings}\nCtrl-C stops the lab.")
         serve_forever(lab)
+    except PortUnavailable as error:
+        if error.errno == errno.EADDRINUSE:
+            fix = "stop what holds it (another lab?), or pass --base-port 0 for free ports"
+        else:
+            fix = "choose another --base-port, or --base-port 0 for free ports"
+        raise UsageError(f"{error}: {fix}") from None
     finally:
         for server in (ispcube, smartolt):
             if server is not None:
@@ -217,19 +241,24 @@ def start_saas(
     billing: Billing,
     faults: list[tuple[str, str, str, int]],
     *,
+    first_port: int,
     latency: float,
     token_requests: int | None,
     token_ttl: float | None,
     smartolt_budget: int,
     smartolt_limit_answer: str,
 ) -> tuple[ISPCubeLab, SmartOLTLab]:
-    """ISPCube and SmartOLT as `lab serve` sets them up, started; tests use them the same way."""
+    """ISPCube and SmartOLT as `lab serve` sets them up, started; tests use them the same way.
+
+    They listen on `first_port` and the port after it, or on free ports when it is 0.
+    """
     ispcube = ISPCubeLab(
         billing,
         *LAB_ISPCUBE,
         token_ttl=token_ttl,
         expire_token_after=token_requests,
         latency=latency,
+        port=first_port,
     )
     smartolt = SmartOLTLab(
         billing,
@@ -237,6 +266,7 @@ def start_saas(
         hourly_budget=smartolt_budget,
         rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
         latency=latency,
+        port=first_port and first_port + 1,
     )
     servers = {"ispcube": ispcube, "smartolt": smartolt}
     for source, endpoint, mode, status in faults:

@@ -48,6 +48,7 @@ class ISPCubeLab(LabServer):
     tokens expire mid-run; `page_limit` silently caps `limit`, as a server might.
     """
 
+    vendor: ClassVar[str] = "ISPCube"
     paths: ClassVar[dict[str, str]] = {
         "token": "/api/sanctum/token",
         "customers": "/api/customers/customers_list",

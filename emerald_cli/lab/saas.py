@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from emerald_cli.lab.ports import PortUnavailable
+
 logger = logging.getLogger(__name__)
 
 FAULT_MODES = (
@@ -110,6 +112,7 @@ class LabReply:
 class LabServer:
     """A lab HTTP server; subclasses answer `route()` and name their endpoints in `paths`."""
 
+    vendor: ClassVar[str] = "lab server"
     paths: ClassVar[dict[str, str]] = {}
     # The endpoints (names from `paths`) that page by offset, where LIST_FAULT_MODES act.
     offset_lists: ClassVar[tuple[str, ...]] = ()
@@ -141,7 +144,10 @@ class LabServer:
 
     def start(self) -> Self:
         self._stopping.clear()
-        server = _Server((self.host, self.port), _Handler)
+        try:
+            server = _Server((self.host, self.port), _Handler)
+        except OSError as error:
+            raise PortUnavailable(self.vendor, self.host, self.port, error) from None
         server.lab = self
         self._server = server
         self.port = server.server_address[1]

@@ -68,6 +68,7 @@ class SmartOLTLab(LabServer):
     signal_positions=False only what SmartOLT documents: the id and the three levels.
     """
 
+    vendor: ClassVar[str] = "SmartOLT"
     paths: ClassVar[dict[str, str]] = {
         "olts": "/api/system/get_olts",
         "onus": "/api/onu/get_all_onus_details",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,6 +131,7 @@ def test_a_sync_against_token_requests_logs_in_again_once(
     ispcube, smartolt = start_saas(
         billing,
         [],
+        first_port=0,
         latency=0.0,
         token_requests=3,
         token_ttl=None,
@@ -153,6 +155,65 @@ def test_a_sync_against_token_requests_logs_in_again_once(
     # asked again with a second token.
     data_requests = sum(ispcube.request_count(name) for name in ispcube.paths if name != "token")
     assert (ispcube.tokens_issued, data_requests) == (2, 6)
+
+
+def hold_port(offset: int) -> tuple[socket.socket, int]:
+    """A socket listening on a port whose `offset` ports before it are free, and the first of
+    those: a lab based there meets the held port at position `offset`."""
+    for _ in range(100):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        base = holder.getsockname()[1] - offset
+        if all(_free(base + position) for position in range(offset)):
+            return holder, base
+        holder.close()
+    raise RuntimeError("no free run of ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.timeout(20)  # a lab that started after all would serve until then, and fail
+@pytest.mark.parametrize(
+    ("offset", "server"), [(0, "router router-000"), (1, "ISPCube"), (2, "SmartOLT")]
+)
+def test_a_port_taken_is_one_line_and_exit_two(tmp_path: Path, offset: int, server: str):
+    holder, base = hold_port(offset)
+    files = ["--inventory", str(tmp_path / "i.toml"), "--findings", str(tmp_path / "f.json")]
+    arguments = ["lab", "serve", "--routers", "1", "--secrets", "1", "--base-port", str(base)]
+
+    with holder:
+        result = CliRunner().invoke(app, [*arguments, *files])
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {server} cannot listen on 127.0.0.1:{base + offset} (address already in use): "
+        "stop what holds it (another lab?), or pass --base-port 0 for free ports\n"
+    )
+    assert result.stdout == ""
+    assert _free(base)  # the routers started before the failure were closed
+
+
+@pytest.mark.timeout(20)  # a lab that started after all would serve until then, and fail
+def test_ports_past_65535_are_refused_before_any_is_taken(tmp_path: Path):
+    files = ["--inventory", str(tmp_path / "i.toml"), "--findings", str(tmp_path / "f.json")]
+    arguments = ["lab", "serve", "--base-port", "65530", "--routers", "5", "--secrets", "1"]
+
+    result = CliRunner().invoke(app, [*arguments, *files])
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --base-port 65530 with 5 routers needs ports up to 65536, past 65535: choose a "
+        "lower one, or --base-port 0 for free ports\n"
+    )
 
 
 @pytest.mark.parametrize(
