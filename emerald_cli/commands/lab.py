@@ -6,6 +6,7 @@ write an inventory that points at it, and for the demo run the real sync against
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import time
@@ -25,12 +26,13 @@ from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.engine.run import Progress
 from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.errors import UsageError
-from emerald_cli.lab.billing import build_billing
+from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import Fleet, build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
+from emerald_cli.lab.ports import PortUnavailable
 from emerald_cli.lab.routeros.inventory import write_inventory
 from emerald_cli.lab.routeros.server import RouterLab, serve_forever
-from emerald_cli.lab.saas import FAULT_MODES
+from emerald_cli.lab.saas import FAULT_MODES, LIST_FAULT_MODES
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.sources.mikrotik.poll import RouterTarget
 
@@ -51,23 +53,72 @@ ISPCUBE_VARIABLES = (
 LAB_SMARTOLT_TOKEN = "lab-smartolt-token"
 
 
+SAAS_LABS = {"ispcube": ISPCubeLab, "smartolt": SmartOLTLab}
+
+
 def parse_fault(text: str) -> tuple[str, str, str, int]:
     """ "ispcube:customers:status=502" as (source, endpoint, mode, status)."""
     source, _, rest = text.partition(":")
     endpoint, _, mode = rest.partition(":")
-    mode, _, status = mode.partition("=")
-    servers = {"ispcube": ISPCubeLab, "smartolt": SmartOLTLab}
-    if source not in servers or endpoint not in servers[source].paths:
-        names = {name: ", ".join(server.paths) for name, server in servers.items()}
+    mode, equals, status = mode.partition("=")
+    if source not in SAAS_LABS or endpoint not in SAAS_LABS[source].paths:
+        names = {name: ", ".join(server.paths) for name, server in SAAS_LABS.items()}
         raise UsageError(
             f"--fault {text!r}: name ispcube:ENDPOINT ({names['ispcube']}) or "
             f"smartolt:ENDPOINT ({names['smartolt']})"
         )
     if mode not in FAULT_MODES:
         raise UsageError(f"--fault {text!r}: the mode is one of {', '.join(FAULT_MODES)}")
-    if status and not status.isdigit():
-        raise UsageError(f"--fault {text!r}: the status after = is an HTTP code, e.g. 502")
+    if mode not in SAAS_LABS[source].fault_modes(endpoint):
+        places = [
+            f"{name}:{path}"
+            for name, server in SAAS_LABS.items()
+            for path in server.paths
+            if mode in server.fault_modes(path)
+        ]
+        raise UsageError(
+            f"--fault {text!r}: {mode} changes nothing there; it acts at {', '.join(places)}"
+        )
+    if equals and mode != "status":
+        raise UsageError(f"--fault {text!r}: only the status mode takes =STATUS")
+    if status and not (status.isdigit() and 400 <= int(status) <= 599):
+        raise UsageError(
+            f"--fault {text!r}: the status after = is an HTTP error code, 400 to 599, e.g. 502"
+        )
     return source, endpoint, mode, int(status or 500)
+
+
+def parse_faults(texts: list[str]) -> list[tuple[str, str, str, int]]:
+    """Every --fault, refusing a second one at the same endpoint: only the last would act."""
+    faults: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+    for text in texts:
+        source, endpoint, mode, status = parse_fault(text)
+        if (source, endpoint) in faults:
+            raise UsageError(
+                f"--fault {text!r}: {source}:{endpoint} already has a fault; give one per endpoint"
+            )
+        faults[source, endpoint] = (source, endpoint, mode, status)
+    return list(faults.values())
+
+
+def _live_world(
+    seed: int, routers: int, secrets: int, customers: int | None, connections: int | None
+) -> tuple[Fleet, Billing]:
+    """The seeded routers and SaaS data; the routers' sessions age while the lab runs, as on
+    a real router."""
+    fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
+    billing = build_billing(fleet, customers=customers)
+    if connections is not None:
+        billing = build_billing(
+            fleet,
+            customers=customers,
+            extra_connections=max(0, connections - len(billing.connections)),
+        )
+
+    started = time.monotonic()
+    for router in fleet.routers:
+        router.session_age = lambda: time.monotonic() - started
+    return fleet, billing
 
 
 # The demo's staged trouble: what an operator meets on a real night.
@@ -79,9 +130,22 @@ DEMO_FAULTS = {"router-004": "wrong_password", "router-005": "refuse"}
 def serve(
     routers: Annotated[int, typer.Option(min=1, help="How many routers.")] = 5,
     secrets: Annotated[int, typer.Option(min=0, help="PPP secrets per router.")] = 100,
-    latency: Annotated[float, typer.Option(min=0, help="Seconds added to each reply.")] = 0.0,
+    latency: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds every router, ISPCube and SmartOLT wait before each answer."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
-    base_port: Annotated[int, typer.Option(help="Port of the first router (0 = any).")] = 18728,
+    base_port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port of the first router; the other routers, then ISPCube and SmartOLT, take "
+            "the ports after it (0 = free ports).",
+        ),
+    ] = 18728,
     inventory: Annotated[
         Path, typer.Option(help="Where to write the inventory that points at the lab.")
     ] = Path("lab-inventory.toml"),
@@ -98,11 +162,26 @@ def serve(
         list[str] | None,
         typer.Option(
             help="SOURCE:ENDPOINT:MODE[=STATUS], e.g. ispcube:customers:status=502 or "
-            f"smartolt:onus:hang (repeatable). Modes: {', '.join(FAULT_MODES)}.",
+            f"smartolt:onus:hang (repeatable, one per endpoint). Modes: "
+            f"{', '.join(FAULT_MODES)} ({' and '.join(LIST_FAULT_MODES)} at ispcube:customers "
+            "only).",
+        ),
+    ] = None,
+    token_requests: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="ISPCube refuses each token after this many data requests, so that a sync "
+            "logs in again mid-run (a lab sync makes five or more).",
         ),
     ] = None,
     token_ttl: Annotated[
-        float | None, typer.Option(min=1, help="ISPCube tokens expire after these seconds.")
+        float | None,
+        typer.Option(
+            min=1,
+            help="ISPCube tokens expire after these seconds; a lab sync takes about one, so "
+            "--token-requests is the way to see an expiry mid-run.",
+        ),
     ] = None,
     smartolt_budget: Annotated[
         int, typer.Option(min=1, help="SmartOLT calls allowed per hour.")
@@ -115,36 +194,32 @@ def serve(
     ] = "429",
 ) -> None:
     """Serve lab routers, ISPCube and SmartOLT until Ctrl-C; print the settings to use them."""
-    faults = [parse_fault(text) for text in fault or []]
+    faults = parse_faults(fault or [])
     if smartolt_limit_answer not in ("429", "403", "200"):
         raise UsageError("--smartolt-limit-answer is 429, 403 or 200")
-    fleet = build_fleet(seed=seed, routers=routers, secrets=secrets)
-    billing = build_billing(fleet, customers=customers)
-    if connections is not None:
-        billing = build_billing(
-            fleet,
-            customers=customers,
-            extra_connections=max(0, connections - len(billing.connections)),
+    last_port = base_port + routers + 1  # SmartOLT's, after the routers' and ISPCube's
+    if base_port and last_port > 65535:
+        raise UsageError(
+            f"--base-port {base_port} with {routers} routers needs ports up to {last_port}, "
+            "past 65535: choose a lower one, or --base-port 0 for free ports"
         )
-    # Sessions age while the lab runs, as on a real router.
-    started = time.monotonic()
-    for router in fleet.routers:
-        router.session_age = lambda: time.monotonic() - started
-    lab = RouterLab(fleet, latency=latency, base_port=base_port or None).start()
+    fleet, billing = _live_world(seed, routers, secrets, customers, connections)
+    lab = RouterLab(fleet, latency=latency, base_port=base_port or None)
     ispcube = smartolt = None
     try:
+        lab.start()
         for endpoint in lab.endpoints():
             billing.set_node_endpoint(endpoint.name, endpoint.host, endpoint.port)
-        ispcube = ISPCubeLab(billing, *LAB_ISPCUBE, token_ttl=token_ttl).start()
-        smartolt = SmartOLTLab(
+        ispcube, smartolt = start_saas(
             billing,
-            LAB_SMARTOLT_TOKEN,
-            hourly_budget=smartolt_budget,
-            rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
-        ).start()
-        servers = {"ispcube": ispcube, "smartolt": smartolt}
-        for source, endpoint_name, mode, status in faults:
-            servers[source].fault(endpoint_name, mode, status=status)
+            faults,
+            first_port=base_port and base_port + routers,
+            latency=latency,
+            token_requests=token_requests,
+            token_ttl=token_ttl,
+            smartolt_budget=smartolt_budget,
+            smartolt_limit_answer=smartolt_limit_answer,
+        )
         write_inventory(inventory, lab.endpoints(), username=lab.username)
         billing.write_findings(findings)
 
@@ -163,11 +238,61 @@ def serve(
             console.data.print(f"export {name}={value}", markup=False, highlight=False)
         console.note(f"inventory: {inventory}\nfindings: {findings}\nCtrl-C stops the lab.")
         serve_forever(lab)
+    except PortUnavailable as error:
+        if error.errno == errno.EADDRINUSE:
+            fix = "stop what holds it (another lab?), or pass --base-port 0 for free ports"
+        else:
+            fix = "choose another --base-port, or --base-port 0 for free ports"
+        raise UsageError(f"{error}: {fix}") from None
     finally:
         for server in (ispcube, smartolt):
             if server is not None:
                 server.stop()
         lab.stop()
+
+
+def start_saas(
+    billing: Billing,
+    faults: list[tuple[str, str, str, int]],
+    *,
+    first_port: int,
+    latency: float,
+    token_requests: int | None,
+    token_ttl: float | None,
+    smartolt_budget: int,
+    smartolt_limit_answer: str,
+) -> tuple[ISPCubeLab, SmartOLTLab]:
+    """ISPCube and SmartOLT as `lab serve` sets them up, started; tests use them the same way.
+
+    They listen on `first_port` and the port after it, or on free ports when it is 0.
+    """
+    ispcube = ISPCubeLab(
+        billing,
+        *LAB_ISPCUBE,
+        token_ttl=token_ttl,
+        expire_token_after=token_requests,
+        latency=latency,
+        port=first_port,
+    )
+    smartolt = SmartOLTLab(
+        billing,
+        LAB_SMARTOLT_TOKEN,
+        hourly_budget=smartolt_budget,
+        rate_limit_style=smartolt_limit_answer,  # type: ignore[arg-type]
+        latency=latency,
+        port=first_port and first_port + 1,
+    )
+    servers = {"ispcube": ispcube, "smartolt": smartolt}
+    for source, endpoint, mode, status in faults:
+        servers[source].fault(endpoint, mode, status=status)
+
+    ispcube.start()
+    try:
+        smartolt.start()
+    except BaseException:
+        ispcube.stop()
+        raise
+    return ispcube, smartolt
 
 
 def demo(

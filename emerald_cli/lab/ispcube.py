@@ -1,7 +1,11 @@
 """A fake ISPCube on loopback: Sanctum token, the four bulk lists, and the ways they fail.
 
-It serves the Billing object live, so a test may change the data between two syncs. Shapes and
-quirks follow sources.md §1 and §6.1; `fault()` injects the failures.
+It serves the Billing object live, so a test may change the data between two syncs. It
+reproduces what is known of the real tenant: a POST login with api-key, client-id and
+login-type headers answered with a bearer token, bare JSON arrays for the lists, customers
+paged by limit and offset with no total, nodes bare or in a "data" envelope, 401
+{"message": "Unauthenticated."} for a token it no longer takes, and a slow unpaged customer
+list; `fault()` injects the failures.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from http.client import responses
 from typing import Any, ClassVar, Literal
 
 from emerald_cli.lab.billing import Billing
@@ -19,6 +24,15 @@ from emerald_cli.lab.saas import Clock, Fault, LabReply, LabRequest, LabServer
 logger = logging.getLogger(__name__)
 
 UNAUTHENTICATED = {"message": "Unauthenticated."}
+# What a Laravel API such as ISPCube's says with each status a fault injects, so a client
+# shows the words it will meet; any other 4xx carries its reason phrase.
+LARAVEL_ERRORS: dict[int, dict[str, Any]] = {
+    401: UNAUTHENTICATED,
+    403: {"message": "This action is unauthorized."},
+    404: {"message": "Not Found"},
+    422: {"message": "The given data was invalid.", "errors": {}},
+    429: {"message": "Too Many Attempts."},
+}
 
 
 @dataclass
@@ -34,6 +48,7 @@ class ISPCubeLab(LabServer):
     tokens expire mid-run; `page_limit` silently caps `limit`, as a server might.
     """
 
+    vendor: ClassVar[str] = "ISPCube"
     paths: ClassVar[dict[str, str]] = {
         "token": "/api/sanctum/token",
         "customers": "/api/customers/customers_list",
@@ -41,6 +56,7 @@ class ISPCubeLab(LabServer):
         "plans": "/api/plans/plans_list",
         "nodes": "/api/nodes/nodes_list",
     }
+    offset_lists: ClassVar[tuple[str, ...]] = ("customers",)
 
     def __init__(
         self,
@@ -51,6 +67,7 @@ class ISPCubeLab(LabServer):
         password: str,
         *,
         token_ttl: float | None = None,
+        expire_token_after: int | None = None,
         page_limit: int | None = None,
         nodes_envelope: Literal["bare", "data"] = "bare",
         unpaged_delay: float = 3.0,
@@ -58,8 +75,9 @@ class ISPCubeLab(LabServer):
         host: str = "127.0.0.1",
         port: int = 0,
         trickle_interval: float = 2.0,
+        latency: float = 0.0,
     ) -> None:
-        super().__init__(host, port, trickle_interval)
+        super().__init__(host, port, trickle_interval, latency)
         self.billing = billing
         self.api_key = api_key
         self.client_id = str(client_id)
@@ -70,12 +88,18 @@ class ISPCubeLab(LabServer):
         self.nodes_envelope = nodes_envelope
         self.unpaged_delay = unpaged_delay
         self.clock = clock
-        self.expire_token_after: int | None = None
+        self.expire_token_after = expire_token_after
         self.tokens_issued = 0
         self._tokens: dict[str, _Token] = {}
 
     def __repr__(self) -> str:
         return f"ISPCubeLab(url={self.url!r}, username={self.username!r})"
+
+    def error_reply(self, status: int) -> LabReply:
+        if status >= 500:
+            return super().error_reply(status)  # Laravel hides every 5xx as "Server Error"
+        document = LARAVEL_ERRORS.get(status) or {"message": responses.get(status, "Error")}
+        return LabReply.json(status, document)
 
     def route(self, request: LabRequest, fault: Fault | None) -> LabReply:
         if request.path == self.paths["token"]:

@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from emerald_cli.lab.ports import PortUnavailable
+
 logger = logging.getLogger(__name__)
 
 FAULT_MODES = (
@@ -34,6 +36,8 @@ FAULT_MODES = (
     "repeat_page",  # (ISPCube lists) ignore offset: the same page forever
     "endless",  # (ISPCube lists) never a short page
 )
+# The modes that bend offset paging, so they act only at a server's `offset_lists`.
+LIST_FAULT_MODES = ("repeat_page", "endless")
 HTML_ERROR_PAGE = (
     b"<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
     b"<body><h1>Something went wrong</h1><p>Please try again later.</p></body></html>"
@@ -108,12 +112,22 @@ class LabReply:
 class LabServer:
     """A lab HTTP server; subclasses answer `route()` and name their endpoints in `paths`."""
 
+    vendor: ClassVar[str] = "lab server"
     paths: ClassVar[dict[str, str]] = {}
+    # The endpoints (names from `paths`) that page by offset, where LIST_FAULT_MODES act.
+    offset_lists: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, trickle_interval: float = 2.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        trickle_interval: float = 2.0,
+        latency: float = 0.0,
+    ) -> None:
         self.host = host
         self.port = port
         self.trickle_interval = trickle_interval
+        self.latency = latency  # seconds before every answer, as over a slow link
         self.requests: Counter[str] = Counter()
         self.last_requests: dict[str, LabRequest] = {}
         self._faults: dict[str, Fault] = {}
@@ -130,7 +144,10 @@ class LabServer:
 
     def start(self) -> Self:
         self._stopping.clear()
-        server = _Server((self.host, self.port), _Handler)
+        try:
+            server = _Server((self.host, self.port), _Handler)
+        except OSError as error:
+            raise PortUnavailable(self.vendor, self.host, self.port, error) from None
         server.lab = self
         self._server = server
         self.port = server.server_address[1]
@@ -177,10 +194,20 @@ class LabServer:
         """Inject `mode` at `endpoint` (a short name from `paths`, or a path)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; choose from {FAULT_MODES}")
+        if mode not in self.fault_modes(endpoint):
+            raise ValueError(f"fault mode {mode!r} changes nothing at {endpoint!r}")
         with self._lock:
             self._faults[self.paths.get(endpoint, endpoint)] = Fault(
                 mode, status, times, retry_after
             )
+
+    @classmethod
+    def fault_modes(cls, endpoint: str) -> tuple[str, ...]:
+        """The modes that change what `endpoint` answers, so that no fault is set in vain."""
+        lists = {*cls.offset_lists, *(cls.paths[name] for name in cls.offset_lists)}
+        return tuple(
+            mode for mode in FAULT_MODES if endpoint in lists or mode not in LIST_FAULT_MODES
+        )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -227,6 +254,9 @@ class LabServer:
     def _serve(self, handler: _Handler, request: LabRequest) -> None:
         fault = self._take_fault(request)
         mode = fault.mode if fault else None
+        if self.latency and self.wait(self.latency):
+            handler.close_connection = True
+            return
         if mode == "hang":
             self._stopping.wait()
             handler.close_connection = True

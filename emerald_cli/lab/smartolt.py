@@ -1,7 +1,11 @@
 """A fake SmartOLT on loopback: X-Token, the bulk ONU endpoints and the account's rate limits.
 
 Limits are token buckets per account and method, timed by an injectable clock so a test can
-live through an hour of polling without sleeping. Shapes follow sources.md §2 and §6.2.
+live through an hour of polling without sleeping. It reproduces what is known of the real
+API: GET calls with the key in X-Token, {"status": true, "response": [...]} envelopes, the
+ONU export whole or paged (page, page_size up to 100, total_items, total_pages), and
+{"status": false, "error": ...} refusals, over a limit sent with 429 or 403 and Retry-After,
+or with 200.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class SmartOLTLab(LabServer):
     signal_positions=False only what SmartOLT documents: the id and the three levels.
     """
 
+    vendor: ClassVar[str] = "SmartOLT"
     paths: ClassVar[dict[str, str]] = {
         "olts": "/api/system/get_olts",
         "onus": "/api/onu/get_all_onus_details",
@@ -84,9 +89,10 @@ class SmartOLTLab(LabServer):
         host: str = "127.0.0.1",
         port: int = 0,
         trickle_interval: float = 2.0,
+        latency: float = 0.0,
         signal_positions: bool = True,
     ) -> None:
-        super().__init__(host, port, trickle_interval)
+        super().__init__(host, port, trickle_interval, latency)
         self.billing = billing
         self.signal_positions = signal_positions
         self.token = token

@@ -7,16 +7,20 @@ keeps each client about its API. A transport is used by one thread at a time.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import os
 import random
 import re
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -37,6 +41,7 @@ from emerald_cli.sources.errors import (
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 65536
+DEFAULT_PORTS = {"http": 80, "https": 443}
 SNIPPET_CHARS = 60
 
 
@@ -100,6 +105,7 @@ class JsonTransport:
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
+        self.address = _address(self.base_url)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
@@ -182,8 +188,8 @@ class JsonTransport:
                 return Reply(response.status_code, response.headers, body)
         except requests.exceptions.ConnectTimeout:
             raise Unreachable(
-                f"{self.vendor} did not accept a connection within {self.connect_timeout}s "
-                f"at {path}: check the base URL and the network"
+                f"{self.vendor} did not accept a connection at {self.address} within "
+                f"{self.connect_timeout:g}s for {path}: check the base URL and the network"
             ) from None
         except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
             raise Timeout(
@@ -195,14 +201,15 @@ class JsonTransport:
             urllib3.exceptions.HTTPError,
             OSError,
         ) as error:
+            cause = _cause(error)
             if _no_connection(error):
                 raise Unreachable(
-                    f"{self.vendor} could not be reached at {path}: "
-                    "check the base URL and the network"
+                    f"{self.vendor} could not be reached at {self.address} for {path} "
+                    f"({cause}): check the base URL and the network"
                 ) from None
             raise Unreachable(
-                f"{self.vendor} dropped the connection mid-answer at {path}: the service or "
-                "the network is failing; try again later"
+                f"{self.vendor} dropped the connection at {self.address} mid-answer to {path} "
+                f"({cause}): the service or the network is failing; try again later"
             ) from None
 
     def _within_allowance(self, path: str) -> None:
@@ -375,6 +382,52 @@ def _no_connection(error: BaseException) -> bool:
     return isinstance(
         reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError
     )
+
+
+def _address(base_url: str) -> str:
+    """host:port of `base_url`, for errors: what to check, and never a user or password the
+    URL might carry."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port or DEFAULT_PORTS.get(parts.scheme, '?')}"
+
+
+def _cause(error: BaseException) -> str:
+    """The root of a transport failure in a few words ("connection refused"), found under the
+    wrappers requests and urllib3 put around it."""
+    root, seen = error, set()
+    while id(root) not in seen:
+        seen.add(id(root))
+        inner = root.__cause__ or getattr(root, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in root.args if isinstance(arg, BaseException)), None)
+        if inner is None:
+            break
+        root = inner
+
+    if isinstance(root, socket.gaierror):
+        return f"name not resolved: {_lower_first(root.strerror or str(root))}"
+    if isinstance(root, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
+        received = root.partial if isinstance(root.partial, int) else len(root.partial)
+        missing = f", {root.expected} more expected" if root.expected is not None else ""
+        return f"the answer stopped after {received} bytes{missing}"
+    if isinstance(root, http.client.RemoteDisconnected):
+        return "closed without an answer"
+    if isinstance(root, TimeoutError):
+        return "timed out"
+    if isinstance(root, OSError) and root.errno:
+        return _lower_first(os.strerror(root.errno))
+    return type(root).__name__  # its text may quote the URL; its name never does
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _is_retryable(error: BaseException) -> bool:

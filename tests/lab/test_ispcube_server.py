@@ -109,3 +109,42 @@ def test_unknown_paths_and_fault_modes(ispcube: ISPCubeLab) -> None:
     assert (answer.status_code, answer.json()) == (404, {"message": "Not Found"})
     with pytest.raises(ValueError, match="unknown fault mode"):
         ispcube.fault("plans", "explode")
+
+
+def test_list_faults_act_at_the_customer_pages_only(ispcube: ISPCubeLab) -> None:
+    """Elsewhere they would change nothing, and a test relying on one would prove nothing."""
+    ispcube.fault("customers", "repeat_page")
+    ispcube.fault("/api/customers/customers_list", "endless")
+
+    for endpoint in ("plans", "/api/connections/connections_list", "token"):
+        with pytest.raises(
+            ValueError, match=f"fault mode 'endless' changes nothing at {endpoint!r}"
+        ):
+            ispcube.fault(endpoint, "endless")
+    assert ispcube.fault_modes("plans") == (
+        "status", "hang", "trickle", "truncated", "html_200", "reset"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"message": "Unauthenticated."}),
+        (403, {"message": "This action is unauthorized."}),
+        (404, {"message": "Not Found"}),
+        (422, {"message": "The given data was invalid.", "errors": {}}),
+        (429, {"message": "Too Many Attempts."}),
+        (409, {"message": "Conflict"}),
+        (500, {"message": "Server Error"}),
+        (502, {"message": "Server Error"}),
+    ],
+)
+def test_an_injected_status_carries_laravels_body_for_it(
+    ispcube: ISPCubeLab, status: int, body: dict[str, object]
+) -> None:
+    headers = data_headers(ispcube)
+    ispcube.fault("plans", "status", status=status)
+
+    answer = requests.get(f"{ispcube.url}/plans/plans_list", headers=headers, timeout=5)
+
+    assert (answer.status_code, answer.json()) == (status, body)

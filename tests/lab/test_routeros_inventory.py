@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -118,3 +119,19 @@ def test_module_entry_serves_writes_the_inventory_and_stops_on_sigterm(tmp_path:
     ]
     assert identity == [{"name": "router-000"}]
     assert returncode == 0
+
+
+def test_module_entry_on_a_port_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        command = [sys.executable, "-m", "emerald_cli.lab.routeros", "--base-port", str(port)]
+        # A lab that started after all would serve until the timeout, and fail the test.
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"router router-000 cannot listen on 127.0.0.1:{port} (address already in use): free "
+        "it, or leave out --base-port for free ports\n"
+    )

@@ -128,3 +128,13 @@ def test_bursts_above_the_per_second_limit_are_refused(
     assert "hour" not in answers[-1].json()["error"]  # a burst is not the hourly budget
     assert after.status_code == 200
     assert smartolt.request_count("olts") == 17
+
+
+@pytest.mark.parametrize("mode", ["repeat_page", "endless"])
+def test_the_offset_list_faults_are_refused_at_every_endpoint(
+    smartolt: SmartOLTLab, mode: str
+) -> None:
+    """SmartOLT pages by page number: ISPCube's offset faults would change nothing here."""
+    for endpoint in smartolt.paths:
+        with pytest.raises(ValueError, match=f"fault mode {mode!r} changes nothing at"):
+            smartolt.fault(endpoint, mode)

@@ -1,15 +1,19 @@
 """JsonTransport's waits between attempts: the wait rule for given attempts and Retry-After
-values, and the waits a client really makes over HTTP against the lab, timed."""
+values, and the waits a client really makes over HTTP against the lab, timed; and what its
+errors say when no connection is made."""
 
 from __future__ import annotations
 
+import socket
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 
 import pytest
+import requests
 
 from emerald_cli.lab.smartolt import SmartOLTLab
-from emerald_cli.sources.errors import RateLimited
+from emerald_cli.sources.errors import RateLimited, Unreachable
 from emerald_cli.sources.http import JsonTransport, RetryPolicy, retry_wait
 from tests.sources.conftest import SMARTOLT_TOKEN
 
@@ -99,3 +103,77 @@ def test_a_rate_limit_asking_for_more_than_the_maximum_is_not_waited_for(
     assert caught.value.retryable is False
     assert elapsed < 0.5
     assert (smartolt_lab.request_count("signals"), transport.retries_made) == (1, 0)
+
+
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A port bound but never listening: connecting to it is refused."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield bound.getsockname()[1]
+
+
+@contextmanager
+def full_backlog() -> Iterator[int]:
+    """A port whose backlog is full: the system drops a new connection's SYN, so connecting
+    times out instead of being refused."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        waiting = [socket.socket() for _ in range(4)]
+        for client in waiting:
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+        try:
+            yield port
+        finally:
+            for client in waiting:
+                client.close()
+
+
+def test_a_refused_connection_names_host_port_and_cause_but_no_credentials() -> None:
+    policy = RetryPolicy(retries=0)
+    with closed_port() as port:
+        url = f"http://emerald:url-s3cret@127.0.0.1:{port}/api"
+        transport = JsonTransport("ISPCube", url, policy=policy)
+        with closing(transport), pytest.raises(Unreachable) as caught:
+            transport.call("POST", "/sanctum/token")
+
+    assert str(caught.value) == (
+        f"ISPCube could not be reached at 127.0.0.1:{port} for /sanctum/token (connection "
+        "refused): check the base URL and the network"
+    )
+
+
+def test_a_connection_not_accepted_in_time_names_host_port_and_the_wait() -> None:
+    policy = RetryPolicy(retries=0)
+    with full_backlog() as port:
+        url = f"http://127.0.0.1:{port}/api"
+        transport = JsonTransport("SmartOLT", url, policy=policy, connect_timeout=0.3)
+        with closing(transport), pytest.raises(Unreachable) as caught:
+            transport.call("GET", SIGNALS, headers=HEADERS)
+
+    assert str(caught.value) == (
+        f"SmartOLT did not accept a connection at 127.0.0.1:{port} within 0.3s for "
+        f"{SIGNALS}: check the base URL and the network"
+    )
+
+
+def test_an_answer_cut_short_names_host_port_and_how_much_came(
+    smartolt_lab: SmartOLTLab,
+) -> None:
+    whole = len(requests.get(smartolt_lab.url + SIGNALS, headers=HEADERS, timeout=5).content)
+    smartolt_lab.fault("signals", "reset")
+    policy = RetryPolicy(retries=0)
+
+    transport = JsonTransport("SmartOLT", smartolt_lab.url, policy=policy)
+    with closing(transport), pytest.raises(Unreachable) as caught:
+        transport.call("GET", SIGNALS, headers=HEADERS)
+
+    sent = whole // 2  # what the reset fault sends before dropping the connection
+    assert str(caught.value) == (
+        f"SmartOLT dropped the connection at 127.0.0.1:{smartolt_lab.port} mid-answer to "
+        f"{SIGNALS} (the answer stopped after {sent} bytes, {whole - sent} more expected): "
+        "the service or the network is failing; try again later"
+    )

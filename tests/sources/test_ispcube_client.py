@@ -248,7 +248,7 @@ def test_other_client_errors_are_not_retried(
         (
             "reset",
             Unreachable,
-            "ISPCube dropped the connection mid-answer at /plans/plans_list",
+            "ISPCube dropped the connection at {address} mid-answer to /plans/plans_list (",
         ),
         ("truncated", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),
         ("html_200", ApiError, "ISPCube answered /plans/plans_list with a body that is not JSON"),
@@ -267,7 +267,7 @@ def test_each_fault_ends_in_its_error(
     with pytest.raises(error) as caught:
         client.plans()
 
-    assert str(caught.value).startswith(message)
+    assert str(caught.value).startswith(message.format(address=f"127.0.0.1:{ispcube_lab.port}"))
     attempts = 2 if error.retryable_by_default else 1
     assert ispcube_lab.request_count("plans") == attempts
 
@@ -293,6 +293,10 @@ def test_a_stopped_server_is_unreachable(ispcube: Make, ispcube_lab: ISPCubeLab)
         ispcube(base_url=url, retries=1).plans()
 
     assert caught.value.status == "unreachable"
+    assert str(caught.value) == (
+        f"ISPCube could not be reached at 127.0.0.1:{ispcube_lab.port} for /sanctum/token "
+        "(connection refused): check the base URL and the network"
+    )
 
 
 def test_an_offset_the_server_ignores_is_caught(ispcube: Make, ispcube_lab: ISPCubeLab) -> None:

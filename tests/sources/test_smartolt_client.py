@@ -79,13 +79,15 @@ def test_full_export_is_one_request_when_configured(
 def test_nothing_listening_is_unreachable_naming_the_url(smartolt: Make) -> None:
     with socket.socket() as bound:  # bound, never listening: the connection is refused
         bound.bind(("127.0.0.1", 0))
-        client = smartolt(base_url=f"http://127.0.0.1:{bound.getsockname()[1]}/api", retries=0)
+        port = bound.getsockname()[1]
+        client = smartolt(base_url=f"http://127.0.0.1:{port}/api", retries=0)
 
         with pytest.raises(Unreachable) as caught:
             client.olts()
 
     assert str(caught.value) == (
-        "SmartOLT could not be reached at /system/get_olts: check the base URL and the network"
+        f"SmartOLT could not be reached at 127.0.0.1:{port} for "
+        "/system/get_olts (connection refused): check the base URL and the network"
     )
 
 
@@ -338,7 +340,7 @@ def test_server_errors_are_retried_then_reported(
     [
         ("hang", Timeout, "SmartOLT did not answer /onu/get_onus_signals within 0.3s"),
         ("trickle", Timeout, "SmartOLT sent /onu/get_onus_signals too slowly"),
-        ("reset", Unreachable, "SmartOLT dropped the connection mid-answer"),
+        ("reset", Unreachable, "SmartOLT dropped the connection at {address} mid-answer to"),
         ("truncated", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
         ("html_200", ApiError, "SmartOLT answered /onu/get_onus_signals with a body that is"),
     ],
@@ -355,7 +357,7 @@ def test_each_fault_ends_in_its_error(
     with pytest.raises(error) as caught:
         smartolt(read_timeout=0.3, total_timeout=0.5, retries=1).signals()
 
-    assert str(caught.value).startswith(message)
+    assert str(caught.value).startswith(message.format(address=f"127.0.0.1:{smartolt_lab.port}"))
     attempts = 2 if error.retryable_by_default else 1
     assert smartolt_lab.request_count("signals") == attempts
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from emerald_cli.lab.dataset import build_fleet
+from emerald_cli.lab.ports import PortUnavailable
 from emerald_cli.lab.routeros.endpoints import (
     DEFAULT_PASSWORD,
     DEFAULT_PASSWORD_ENV,
@@ -48,7 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything is printed: whoever reads the output may stop the lab at once.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda number, frame: _request_stop(stop, number, frame))
-    lab.start()
+    try:
+        lab.start()
+    except PortUnavailable as error:
+        print(f"{error}: free it, or leave out --base-port for free ports", file=sys.stderr)
+        return 2
     endpoints = lab.endpoints()
     if options.inventory is not None:
         write_inventory(options.inventory, endpoints, options.username)

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from emerald_cli.lab.dataset import Fleet, LabRouter
+from emerald_cli.lab.ports import PortUnavailable
 from emerald_cli.lab.routeros import tls
 from emerald_cli.lab.routeros.endpoints import (
     DEFAULT_PASSWORD,
@@ -250,19 +251,24 @@ class RouterLab:
     async def _open(self, listener: _Listener) -> None:
         behaviour = listener.behaviour
         port = listener.port or behaviour.port or listener.requested_port
-        if behaviour.fault == "refuse":
-            listener.blocker = _bound_not_listening(self.host, port)
-            listener.port = listener.blocker.getsockname()[1]
-            return
+        context = self._tls_context(behaviour.fault)
+        try:
+            if behaviour.fault == "refuse":
+                listener.blocker = _bound_not_listening(self.host, port)
+                listener.port = listener.blocker.getsockname()[1]
+                return
 
-        server = await asyncio.start_server(
-            partial(self._serve, listener),
-            self.host,
-            port,
-            ssl=self._tls_context(behaviour.fault),
-            reuse_address=True,
-            backlog=512,
-        )
+            server = await asyncio.start_server(
+                partial(self._serve, listener),
+                self.host,
+                port,
+                ssl=context,
+                reuse_address=True,
+                backlog=512,
+            )
+        except OSError as error:
+            name = f"router {listener.router.name}"
+            raise PortUnavailable(name, self.host, port, error) from None
         listener.server = server
         listener.port = server.sockets[0].getsockname()[1]
         logger.debug("router=%s listening on port %d", listener.router.name, listener.port)
@@ -341,7 +347,11 @@ def _bound_not_listening(host: str, port: int) -> socket.socket:
     """Hold the port without listening on it: connecting gets a RST (connection refused)."""
     blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    blocker.bind((host, port))
+    try:
+        blocker.bind((host, port))
+    except OSError:
+        blocker.close()
+        raise
     return blocker
 
 
