@@ -272,9 +272,8 @@ def test_0007_keeps_one_router_per_node_and_the_rest_as_history(engine: sa.Engin
             name: upsert_router(conn, name=name, host="10.0.0.1", port=8728, now=NOW)
             for name in ("NODO UNO", "NODO UNO BIS", "nodo-2-a", "nodo-2-b", "C", "C2", "core-1")
         }
-        write_snapshot(
-            conn, ppp_secrets, {"router_id": ids["NODO UNO"]}, KEY, [{"name": "a"}], NOW
-        )
+        for name in ("NODO UNO", "NODO UNO BIS", "nodo-2-b", "C2"):
+            write_snapshot(conn, ppp_secrets, {"router_id": ids[name]}, KEY, [{"name": "a"}], NOW)
         write_snapshot(conn, nodes, {}, ("node_id",), [{"node_id": 1, "name": "NODO UNO"}], NOW)
         for name, node_id, removed_at in (
             ("NODO UNO", 1, None),
@@ -304,7 +303,14 @@ def test_0007_keeps_one_router_per_node_and_the_rest_as_history(engine: sa.Engin
         "C2": (3, None),
         "core-1": (None, None),
     }
-    assert count_secrets(engine) == 1
+    # The secrets of a removed router are removed with it; those of the node routers kept live
+    # stay current.
+    with engine.connect() as conn:
+        query = sa.select(routers.c.name, ppp_secrets.c.removed_at).join(
+            routers, routers.c.id == ppp_secrets.c.router_id
+        )
+        secrets = dict(conn.execute(query).all())
+    assert secrets == {"NODO UNO": None, "NODO UNO BIS": NOW, "nodo-2-b": later, "C2": None}
 
 
 # Migration 0009: SQLite times in one text form

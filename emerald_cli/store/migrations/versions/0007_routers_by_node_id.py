@@ -5,7 +5,9 @@ the first stayed live, and `sync mikrotik` polled the same host twice. Of the ro
 node id one goes on as the node's router: a live one before a removed one, then the one named
 as the last `sync ispcube` named it (after the node as the nodes table holds it, maybe with
 the node id added), then the one made last. The others keep their id, name and rows as
-history, lose the node id and are marked removed as of when they were last seen.
+history, lose the node id and are marked removed as of when they were last seen. The rows read
+from any removed router are marked removed with it: it is not polled any more, so they are
+not current.
 
 Revision ID: 0007
 Revises: 0006
@@ -46,9 +48,21 @@ WHERE node_id IS NOT NULL
   )
 """
 
+# The tables of what is read from each router, as of this revision.
+ROUTER_TABLES = ("ppp_secrets", "ppp_active", "ppp_profiles", "queues")
+
+RETIRE_ROWS = """
+UPDATE {table}
+SET removed_at = (SELECT routers.removed_at FROM routers WHERE routers.id = {table}.router_id)
+WHERE removed_at IS NULL
+  AND router_id IN (SELECT id FROM routers WHERE removed_at IS NOT NULL)
+"""
+
 
 def upgrade() -> None:
     op.execute(DETACH_REPEATED_NODES)
+    for table in ROUTER_TABLES:
+        op.execute(RETIRE_ROWS.format(table=table))
     op.drop_index(INDEX, table_name="routers")
     op.create_index(INDEX, "routers", ["node_id"], unique=True)
 
