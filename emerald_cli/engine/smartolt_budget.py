@@ -30,7 +30,7 @@ SETTING = "[smartolt] calls_per_hour"
 
 @dataclass(frozen=True)
 class Spent:
-    """What the source's runs of the last hour sent, run by run: (started_at, calls, full
+    """What the source's runs of the last hour sent, run by run: (ended_at, calls, full
     exports), oldest first, so that it is known when each leaves the hour."""
 
     now: datetime
@@ -63,7 +63,7 @@ def spent_from(now: datetime, targets: Iterable[RecentTarget]) -> Spent:
     """Sum the requests each recent run's streams recorded."""
     runs: dict[datetime, list[int]] = {}
     for target in targets:
-        spent = runs.setdefault(target.run_started_at, [0, 0])
+        spent = runs.setdefault(target.run_ended_at, [0, 0])
         spent[0] += int(target.detail.get("requests") or 0)
         exported = target.name == "onus" and target.detail.get("full_export")
         spent[1] += 1 if exported and target.detail.get("requests") else 0
@@ -91,8 +91,9 @@ def plan_calls(
     kept = "the stored inventory is kept"
     if levels:
         kept += f", {' and '.join(LEVEL_WORDS[name] for name in levels)} are read"
-    # A run that sends all it may can call again once the oldest calls counted leave the hour.
-    oldest = spent.runs[0][0] if spent.runs else spent.now
+    # A run that sends all it may can call again once the oldest calls counted leave the hour
+    # (its own, an hour from now, if no earlier run sent any).
+    oldest = next((ended for ended, calls, _ in spent.runs if calls), spent.now)
     allowance = CallAllowance(left, oldest + HOUR, SETTING)
 
     def plan(

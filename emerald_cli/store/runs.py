@@ -223,10 +223,10 @@ def get_run(engine: sa.Engine, run_id: int) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class RecentTarget:
-    """A target of a recent run, with when its run started: RecentTarget(run_started_at=...,
+    """A target of a recent run, with when its run last worked: RecentTarget(run_ended_at=...,
     name="onus", detail={"requests": 11, ...})."""
 
-    run_started_at: datetime
+    run_ended_at: datetime
     name: str
     detail: dict[str, Any]
 
@@ -234,20 +234,25 @@ class RecentTarget:
 def targets_since(
     engine: sa.Engine, source: str, window: timedelta
 ) -> tuple[datetime, list[RecentTarget]]:
-    """The database's time now, and the targets of the source's runs started within `window`
-    of it (dry runs and the runs of other hosts included: they spend a vendor's budget too)."""
+    """The database's time now, and the targets of the source's runs that were at work within
+    `window` of it: ended then, or still beating (dry runs and the runs of other hosts
+    included: they spend a vendor's budget too). A run is timed by its end, the latest its
+    calls can have been made."""
+    runs = sync_runs.c
+    # coalesce() takes the type of its first argument: times come back aware, as stored.
+    ended = sa.func.coalesce(runs.finished_at, runs.heartbeat_at, runs.started_at)
     with engine.connect() as conn:
         now = database_now(conn)
         rows = conn.execute(
-            sa.select(sync_runs.c.started_at, sync_targets.c.name, sync_targets.c.detail)
+            sa.select(ended, sync_targets.c.name, sync_targets.c.detail)
             .join(sync_targets, sync_targets.c.run_id == sync_runs.c.id)
-            .where(sync_runs.c.source == source, sync_runs.c.started_at >= now - window)
-            .order_by(sync_runs.c.started_at)
+            .where(sync_runs.c.source == source, ended >= now - window)
+            .order_by(ended)
         ).all()
 
     return now, [
-        RecentTarget(started_at, name, json.loads(detail) if detail else {})
-        for started_at, name, detail in rows
+        RecentTarget(ended_at, name, json.loads(detail) if detail else {})
+        for ended_at, name, detail in rows
     ]
 
 

@@ -236,3 +236,11 @@ def test_an_hour_of_polls_every_five_minutes_stays_within_the_budget(engine: sa.
     with engine.connect() as conn:
         query = sa.select(table.c.status).where(*position, table.c.removed_at.is_(None))
         assert conn.execute(query).scalars().all() == [watched["status"]]
+
+
+def test_a_run_that_sends_all_it_may_is_told_when_the_first_calls_leave_the_hour() -> None:
+    """Runs that sent nothing free nothing when they leave the hour."""
+    spent = Spent(NOW, ((minutes_ago(50), 0, 0), (minutes_ago(40), 300, 0)))
+
+    assert plan(spent).allowance.renews_at == minutes_ago(40) + timedelta(hours=1)
+    assert plan(Spent(NOW, ())).allowance.renews_at == NOW + timedelta(hours=1)

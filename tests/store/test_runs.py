@@ -19,6 +19,7 @@ from emerald_cli.store.runs import (
     list_runs,
     record_target,
     start_run,
+    targets_since,
 )
 from emerald_cli.store.schema import sync_runs
 
@@ -195,3 +196,34 @@ def test_interrupt_stale_runs_leaves_recent_ones(engine: sa.Engine) -> None:
 
     assert interrupt_stale_runs(engine, stale_after_s=timedelta(hours=1).total_seconds()) == []
     assert list_runs(engine)[0]["id"] == run_id
+
+
+def test_recent_targets_are_those_of_runs_at_work_within_the_window(engine: sa.Engine) -> None:
+    """A run is timed by its end: one that started 65 minutes ago and called until 55 minutes
+    ago still counts in the last hour; one over 61 minutes ago does not."""
+    now = datetime.now(UTC)
+    times = {
+        "long": (now - timedelta(minutes=65), now - timedelta(minutes=55)),
+        "old": (now - timedelta(minutes=70), now - timedelta(minutes=61)),
+        "running": (now - timedelta(minutes=2), None),
+    }
+    for name, (started, finished) in times.items():
+        run_id = start_run(engine, "smartolt", "schedule")
+        record_target(engine, run_id, TargetRecord(name, "stream", "ok", detail={"requests": 3}))
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(sync_runs)
+                .where(sync_runs.c.id == run_id)
+                .values(started_at=started, heartbeat_at=started, finished_at=finished)
+            )
+    other = start_run(engine, "ispcube", "cli")
+    record_target(engine, other, TargetRecord("customers", "stream", "ok"))
+
+    database_now, recent = targets_since(engine, "smartolt", timedelta(hours=1))
+
+    assert [(target.name, target.detail) for target in recent] == [
+        ("long", {"requests": 3}),
+        ("running", {"requests": 3}),
+    ]
+    assert recent[0].run_ended_at == times["long"][1]
+    assert abs(database_now - now) < timedelta(seconds=30)
