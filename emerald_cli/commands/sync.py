@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Sequence
+from functools import partial, wraps
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,7 +47,6 @@ app = typer.Typer(
     rich_markup_mode=None, help="Pull data from a source into the database.", no_args_is_help=True
 )
 
-STREAMS = 4  # ISPCube and SmartOLT each read four streams
 
 Only = Annotated[
     list[str] | None, typer.Option("--only", help="Poll only this router (repeat for more).")
@@ -93,7 +91,7 @@ def prints_the_run_cut_short(command: Command) -> Command:
     """With --json, a run that Ctrl-C or an error ended still prints, as `sync all` prints it:
     it was recorded, and a script wants its id and what it wrote, not an empty stdout."""
 
-    @functools.wraps(command)
+    @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
@@ -150,7 +148,7 @@ def ispcube(
     verbose: Verbose = False,
 ) -> None:
     """Store ISPCube's plans, nodes (as routers), customers and connections."""
-    streams = chosen_streams(ISPCUBE_STREAMS, only or [])
+    streams = chosen_streams(ISPCUBE_STREAMS, only or []) or ISPCUBE_STREAMS
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -175,7 +173,7 @@ def smartolt(
     verbose: Verbose = False,
 ) -> None:
     """Store SmartOLT's OLTs, ONUs, ONU statuses and optical signals."""
-    streams = chosen_streams(SMARTOLT_STREAMS, only or [])
+    streams = chosen_streams(SMARTOLT_STREAMS, only or []) or SMARTOLT_STREAMS
     settings = prepare(
         database_url=database_url, config=config, verbose=verbose, quiet=json_output
     )
@@ -223,9 +221,11 @@ def sync_all(
     show = console.interactive(json_output)
 
     steps: list[Callable[[], RunReport]] = [
-        lambda: _api_sync(ispcube_sync, engine, ispcube_settings, dry_run, show),
+        lambda: _api_sync(ispcube_sync, engine, ispcube_settings, dry_run, show, ISPCUBE_STREAMS),
         lambda: _mikrotik(engine, settings, [], dry_run, json_output, given).report,
-        lambda: _api_sync(sync_smartolt, engine, smartolt_settings, dry_run, show),
+        lambda: _api_sync(
+            sync_smartolt, engine, smartolt_settings, dry_run, show, SMARTOLT_STREAMS
+        ),
     ]
     reports: list[RunReport] = []
     try:
@@ -312,13 +312,12 @@ def _api_sync(
     account: Any,
     dry_run: bool,
     show: bool,
-    only: tuple[str, ...] = (),
+    streams: Sequence[str],
 ) -> RunReport:
-    """One API source's sync (of the streams in `only`, or all) with its progress display;
-    its report."""
-    with console.target_progress(len(only) or STREAMS, show, "streams") as shown:
+    """One API source's sync of `streams` with its progress display; its report."""
+    with console.target_progress(len(streams), show, "streams") as shown:
         progress = Progress(started=shown.started, finished=shown.finished, read=shown.read)
-        return sync(engine, account, dry_run=dry_run, progress=progress, only=only).report
+        return sync(engine, account, dry_run=dry_run, progress=progress, only=streams).report
 
 
 def _schema_mode(dry_run: bool) -> str:

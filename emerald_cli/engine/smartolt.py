@@ -107,7 +107,9 @@ def _plan(engine: sa.Engine, account: SmartOLTAccount, chosen: list[str]) -> Cal
     """What this run may call of the chosen streams, given what the runs of the last hour
     spent."""
     # An ONU listing as long as the stored one; every other stream is one call.
-    listing = listing_calls(_stored_onus(engine), account.page_size, account.full_export)
+    listing = 0
+    if "onus" in chosen:
+        listing = listing_calls(_stored_onus(engine), account.page_size, account.full_export)
     plan = plan_calls(
         spent_from(*targets_since(engine, SOURCE, HOUR)),
         calls_per_hour=account.calls_per_hour,
@@ -162,9 +164,9 @@ class Places:
     Status and signal rows are stored by the position of their ONU, since SmartOLT's external
     id can name more than one. Signal rows need not carry a position (SmartOLT documents only
     the id and the levels); such a row is placed at the one ONU of this run's ONU listing (or,
-    failing that, its status listing) that has its id and agrees with whatever else the row
-    says: SN, OLT, board, port, ONU number. The streams are read one after another, so each is
-    shaped after the ones before it.
+    when the run lists no ONUs, of the stored ones; failing both, of its status listing) that
+    has its id and agrees with whatever else the row says: SN, OLT, board, port, ONU number.
+    The streams are read one after another, so each is shaped after the ones before it.
     """
 
     def __init__(self) -> None:
