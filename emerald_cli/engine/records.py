@@ -17,8 +17,6 @@ from emerald_cli.store import schema
 # Columns whose names are not the attribute's in snake_case.
 ATTRIBUTE_OF = {"ros_id": ".id", "is_default": "default"}
 BOOKKEEPING = frozenset((*schema.BOOKKEEPING_COLUMNS, "router_id", "extra"))
-# Columns computed here from other attributes, never read from one of their own.
-DERIVED = frozenset({"connected_at"})
 
 
 @dataclass(frozen=True)
@@ -32,15 +30,13 @@ class Layout:
 
 @functools.cache
 def layout(table_name: str) -> Layout:
-    names = tuple(
-        column.name
-        for column in schema.metadata.tables[table_name].c
-        if column.name not in BOOKKEEPING
-    )
+    table = schema.metadata.tables[table_name]
+    names = tuple(column.name for column in table.c if column.name not in BOOKKEEPING)
+    # A computed column is worked out here from other attributes, never read from its own.
     column_of = {
         ATTRIBUTE_OF.get(name, name.replace("_", "-")): name
         for name in names
-        if name not in DERIVED
+        if not table.c[name].info.get(schema.COMPUTED)
     }
     return Layout(names, column_of, "session_id" in names)
 

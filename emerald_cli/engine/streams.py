@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,12 +48,15 @@ class TableSnapshot:
     key: tuple[str, ...]
     rows: list[dict[str, Any]] | list[DeferredRow]
 
-    def keys(self) -> list[tuple[Any, ...]]:
-        """Each row's natural key, as a tuple of its key columns' values."""
-        return [
-            row.key if type(row) is DeferredRow else tuple(map(row.get, self.key))
-            for row in self.rows
-        ]
+    def keys(self) -> list[Any]:
+        """Each row's natural key: its key column's value, or a tuple of them for a key of
+        several columns. A snapshot's rows are all of one kind, plain or deferred."""
+        if self.rows and type(self.rows[0]) is DeferredRow:
+            deferred: list[DeferredRow] = self.rows  # type: ignore[assignment]
+            if len(self.key) > 1:
+                return [row.key for row in deferred]
+            return [row.key[0] for row in deferred]
+        return list(map(itemgetter(*self.key), self.rows))
 
 
 @dataclass
@@ -261,8 +264,9 @@ def _with_repeats_reported(data: StreamData) -> StreamData:
         seen: set[Any] = set()
         for row, key in zip(snapshot.rows, keys, strict=True):
             if key in seen:
+                parts = key if len(snapshot.key) > 1 else (key,)
                 shown = ", ".join(
-                    f"{name}={value}" for name, value in zip(snapshot.key, key, strict=True)
+                    f"{name}={value}" for name, value in zip(snapshot.key, parts, strict=True)
                 )
                 built = row.build() if type(row) is DeferredRow else row
                 data.skipped.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +117,17 @@ def redacted_url(url: URL | sa.Engine) -> str:
     """The URL with its password masked, fit for messages and logs."""
     parsed = url.url if isinstance(url, sa.Engine) else url
     return parsed.render_as_string(hide_password=True)
+
+
+def bind_processor(conn: sa.Connection, column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy applies to a column's values on their way in, for writers that go past
+    it (COPY, the driver's executemany): through the dialect's own type, so that SQLite's
+    DATETIME writes its text in the one form SQLAlchemy's own statements use."""
+    dialect = conn.dialect
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
+    return processor
 
 
 def max_bind_parameters(engine: sa.Engine | sa.Connection) -> int:

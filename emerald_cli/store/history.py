@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from emerald_cli.store.database import bind_processor
 from emerald_cli.store.timestamps import UtcDateTime, require_aware
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,7 @@ def _copy(
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in columns)
     statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
-    dialect = conn.dialect
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
+    processors = [bind_processor(conn, table.c[name]) for name in columns]
 
     raw = conn.connection.dbapi_connection
     assert raw is not None

@@ -14,14 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from emerald_cli.store.schema import ppp_active, ppp_profiles, ppp_secrets, queues, routers
+from emerald_cli.store.schema import ROUTER_TABLES, routers
 from emerald_cli.store.statuses import ROUTER_SOURCES
 from emerald_cli.store.timestamps import require_aware, utc_now
 
 logger = logging.getLogger(__name__)
-
-# The tables of what is read from each router.
-ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 
 # Router columns upsert_router sets from its **fields.
 ROUTER_FIELDS = frozenset({"identity", "version", "board", "uptime", "last_polled_at"})

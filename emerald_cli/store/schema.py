@@ -26,8 +26,10 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Columns every snapshot table carries besides the values it was sent.
 BOOKKEEPING_COLUMNS = ("id", "first_seen_at", "last_seen_at", "removed_at", "content_hash")
 
-# Column.info key: False for a value written with its row that never makes the row changed.
+# Column.info keys: COMPARED False for a value written with its row that never makes the row
+# changed; COMPUTED True for a router table's column worked out from its attributes.
 COMPARED = "compared"
+COMPUTED = "computed"
 
 
 def _seen_columns() -> list[sa.Column[object]]:
@@ -150,7 +152,7 @@ ppp_active = _router_table(
         "extra",
     ),
     # When the session began: the time it was read less its uptime.
-    sa.Column("connected_at", UtcDateTime(), info={COMPARED: False}),
+    sa.Column("connected_at", UtcDateTime(), info={COMPARED: False, COMPUTED: True}),
     # A session's uptime grows every second: it would make every session look changed on
     # every run. It is kept as it was when the row was last written, with connected_at.
     uncompared=("uptime",),
@@ -198,6 +200,9 @@ queues = _router_table(
         "extra",
     ),
 )
+
+# The tables of what is read from each router.
+ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 
 ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 

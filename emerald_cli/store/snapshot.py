@@ -27,7 +27,7 @@ import orjson
 import sqlalchemy as sa
 
 from emerald_cli.store.counts import ChangeCounts
-from emerald_cli.store.database import max_bind_parameters
+from emerald_cli.store.database import bind_processor, max_bind_parameters
 from emerald_cli.store.routers import mark_router_polled, upsert_router
 from emerald_cli.store.schema import COMPARED
 from emerald_cli.store.timestamps import require_aware
@@ -651,7 +651,7 @@ def _executemany(
     converters = [
         (position, converter)
         for position, name in enumerate(columns)
-        if (converter := _bind_processor(conn, table.c[name])) is not None
+        if (converter := bind_processor(conn, table.c[name])) is not None
     ]
     rows: Iterator[Sequence[Any]] = records
     if converters:
@@ -669,16 +669,6 @@ def _executemany(
         cursor.executemany(statement, rows)
     finally:
         cursor.close()
-
-
-def _bind_processor(conn: sa.Connection, column: sa.Column[Any]) -> Callable[[Any], Any] | None:
-    """What SQLAlchemy applies to a column's values on their way in, through the dialect's own
-    type: SQLite's DATETIME writes text one way, and rows written here must match the rest."""
-    dialect = conn.dialect
-    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
-        dialect
-    )
-    return processor
 
 
 def _converted(
