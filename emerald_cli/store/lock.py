@@ -2,12 +2,16 @@
 
 The lock is a sync_locks row. Its holder refreshes heartbeat_at; a lock whose heartbeat is
 older than `stale_after_s` belongs to a run that died, and the next run takes it over with an
-UPDATE conditional on the heartbeat it saw, so of two runs taking over only one can win.
+UPDATE conditional on the heartbeat it saw, so of two runs taking over only one can win. A
+holder that ran on this machine and whose process is gone is known dead at once: a killed
+sync does not block the next one for a minute.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +54,7 @@ def acquire_lock(
                 continue  # taken over between our read and our refresh
 
             age_s = (now - held["heartbeat_at"]).total_seconds()
-            if age_s <= stale_after_s:
+            if age_s <= stale_after_s and not _holder_gone(held["owner"]):
                 raise LockHeld(
                     source,
                     held["run_id"],
@@ -98,6 +102,25 @@ def current_lock(bind: sa.Engine | sa.Connection, source: str) -> dict[str, Any]
     return dict(row) if row is not None else None
 
 
+def _holder_gone(owner: str) -> bool:
+    """Whether the holder ("host:pid") ran here and its process no longer exists.
+
+    Only a process of this machine can be looked at; a host name as plain as "localhost" may
+    be another machine's too, so it tells nothing. A pid taken again by another process only
+    makes the lock look alive, and the heartbeat's age settles it as before.
+    """
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or host in ("", "localhost") or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
+
+
 def _insert(conn: sa.Connection, source: str, run_id: int, owner: str, now: datetime) -> bool:
     """Create the lock row unless one exists; True if this call created it."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -137,9 +160,13 @@ def _take_over(
 def _interrupt_previous(
     conn: sa.Connection, held: dict[str, Any], run_id: int, now: datetime, age_s: float
 ) -> None:
+    silence = (
+        f"its process {held['owner']} is gone"
+        if _holder_gone(held["owner"])
+        else f"no heartbeat for {age_s:.0f}s"
+    )
     reason = (
-        f"interrupted: no heartbeat for {age_s:.0f}s, lock taken over by run {run_id} "
-        f"at {now:%Y-%m-%d %H:%M:%S} UTC"
+        f"interrupted: {silence}, lock taken over by run {run_id} at {now:%Y-%m-%d %H:%M:%S} UTC"
     )
     mark_run_interrupted(conn, held["run_id"], reason, now)
     logger.warning(

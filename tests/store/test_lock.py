@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -193,3 +197,46 @@ def test_two_engines_racing_for_a_stale_lock_one_wins(
         make_stale(engine, "mikrotik", holder=dead)
         outcomes = _race([engine, other_engine], runs)
         assert sorted(outcomes) == ["held", "won"]
+
+
+def finished_pid() -> int:
+    """The pid of a process of this machine that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_lock_whose_process_on_this_host_is_gone_is_taken_over_at_once(
+    engine: sa.Engine,
+) -> None:
+    dead = f"{socket.gethostname()}:{finished_pid()}"
+    first = start_run(engine, "smartolt", "schedule")
+    acquire_lock(engine, "smartolt", first, dead)
+    second = start_run(engine, "smartolt", "cli")
+
+    acquire_lock(engine, "smartolt", second, "noc-1:200")
+
+    lock = current_lock(engine, "smartolt")
+    assert lock is not None
+    assert (lock["run_id"], lock["owner"]) == (second, "noc-1:200")
+    previous = get_run(engine, first)
+    assert previous is not None
+    assert previous["status"] == "interrupted"
+    assert previous["error"].startswith(f"interrupted: its process {dead} is gone, lock taken")
+
+
+@pytest.mark.parametrize("holder", ["alive-here", "elsewhere", "localhost"])
+def test_a_fresh_lock_of_a_live_or_unknowable_process_is_respected(
+    engine: sa.Engine, holder: str
+) -> None:
+    owners = {
+        "alive-here": f"{socket.gethostname()}:{os.getpid()}",
+        "elsewhere": f"noc-9:{finished_pid()}",
+        "localhost": f"localhost:{finished_pid()}",
+    }
+    first = start_run(engine, "smartolt", "schedule")
+    acquire_lock(engine, "smartolt", first, owners[holder])
+    second = start_run(engine, "smartolt", "cli")
+
+    with pytest.raises(LockHeld):
+        acquire_lock(engine, "smartolt", second, "noc-1:200")
