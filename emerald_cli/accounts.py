@@ -20,6 +20,7 @@ from emerald_cli.errors import ConfigError, NotConfigured
 
 DEFAULT_ZONE = "America/Argentina/Buenos_Aires"
 CONFIG_KEYS = ("defaults", "routers", "ispcube", "smartolt")
+SECTIONS = ("ispcube", "smartolt")
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,12 @@ OPTIONAL_KEYS = {
 }
 
 
-def read_config(path: Path | None) -> dict[str, Any]:
-    """The config file as a dict ({} when there is none); bad files fail with one line."""
+def read_config(path: Path | None, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    """The config file as a dict ({} when there is none); bad files fail with one line.
+
+    Of the sections, those in `sections` are checked: all of them unless a caller that
+    checks each in turn (`config show`) wants each error blamed on its own section.
+    """
     if path is None:
         return {}
     try:
@@ -109,14 +114,15 @@ def read_config(path: Path | None) -> dict[str, Any]:
         )
     # Every section is checked whichever a command uses: a mistake in [ispcube] must not
     # wait for the night `sync all` first reads it.
-    for name in ("ispcube", "smartolt"):
+    for name in sections:
         if name in document:
             _check_section(path, name, document[name])
     return document
 
 
-def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
-    table = _table(config_path, "ispcube")
+def ispcube_account(config_path: Path | None, *, whole_file: bool = True) -> ISPCubeAccount:
+    """The account; `whole_file=False` checks only [ispcube] of the config file."""
+    table = _table(config_path, "ispcube", whole_file)
     values, origins = _resolve(config_path, "ispcube", table, ISPCUBE_SETTINGS)
     _check_url(values["url"], origins["url"])
     return ISPCubeAccount(
@@ -130,8 +136,9 @@ def ispcube_account(config_path: Path | None) -> ISPCubeAccount:
     )
 
 
-def smartolt_account(config_path: Path | None) -> SmartOLTAccount:
-    table = _table(config_path, "smartolt")
+def smartolt_account(config_path: Path | None, *, whole_file: bool = True) -> SmartOLTAccount:
+    """The account; `whole_file=False` checks only [smartolt] of the config file."""
+    table = _table(config_path, "smartolt", whole_file)
     values, origins = _resolve(config_path, "smartolt", table, SMARTOLT_SETTINGS)
     _check_url(values["url"], origins["url"])
     full_export = table.get("full_export", False)
@@ -169,8 +176,9 @@ def _check_url(url: str, origin: str) -> None:
         )
 
 
-def _table(config_path: Path | None, name: str) -> dict[str, Any]:
-    table: dict[str, Any] = read_config(config_path).get(name, {})
+def _table(config_path: Path | None, name: str, whole_file: bool) -> dict[str, Any]:
+    document = read_config(config_path, SECTIONS if whole_file else (name,))
+    table: dict[str, Any] = document.get(name, {})
     return table
 
 

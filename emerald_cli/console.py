@@ -11,10 +11,10 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -29,9 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from emerald_cli.engine.run import RunReport, TargetReport
-
-Target = TypeVar("Target")  # a router or stream of a run, as a report or as a stored row
+from emerald_cli.engine.run import RunReport, TargetReport, in_display_order
 
 
 class _Stdout(io.TextIOBase):
@@ -88,6 +86,10 @@ STATUS_STYLE = {
 
 def error(message: str) -> None:
     people.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    people.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def note(message: str) -> None:
@@ -172,16 +174,6 @@ def target_progress(total: int, enabled: bool, label: str = "routers") -> Iterat
         yield TargetProgress(progress, total, label)
 
 
-def in_display_order(
-    targets: Iterable[Target], kind: Callable[[Target], str], name: Callable[[Target], str]
-) -> list[Target]:
-    """Routers by name, to be found in a fleet; API streams in the order they ran, so that a
-    stream that failed comes before the ones it left `not called`."""
-    targets = list(targets)
-    routers = sorted((target for target in targets if kind(target) == "router"), key=name)
-    return [*routers, *(target for target in targets if kind(target) != "router")]
-
-
 def print_summary(report: RunReport) -> None:
     """The human summary of a run: one row per target, then the totals."""
     targets = in_display_order(report.targets, attrgetter("kind"), attrgetter("name"))
@@ -230,6 +222,25 @@ def print_summary(report: RunReport) -> None:
         f"[{style}]{report.status}[/] ({run}): "
         + ", ".join(f"{value} {key}" for key, value in totals.items())
     )
+
+
+def run_name(report: RunReport) -> str:
+    """`run 12`, what `emerald runs show` takes; a dry run has no id, so its source."""
+    if report.run_id is None:
+        return f"{report.source} dry run"
+    return f"run {report.run_id}"
+
+
+def print_run_ended(report: RunReport) -> None:
+    """One stderr line for a run that ended failed or partial, saying why: a cron job that
+    discards stdout still learns it. An ok run says nothing more."""
+    if report.status != "ok":
+        print_ended(report.status, f"{run_name(report)} {report.status}: {report.error}")
+
+
+def print_ended(status: str, message: str) -> None:
+    """`error: …` for what failed, `warning: …` for what was done in part."""
+    (error if status == "failed" else warning)(message)
 
 
 def print_overall(status: str, runs: int) -> None:

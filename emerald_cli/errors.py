@@ -42,6 +42,7 @@ class SyncBusy(EmeraldError):
 
 
 class DatabaseError(EmeraldError):
-    """The database refused, dropped or is missing its schema; nothing partial was kept."""
+    """The database refused, dropped or is missing its schema; nothing partial was kept. A
+    schema to upgrade first (SchemaOutdated, SchemaNewer) exits 2, like a setting to fix."""
 
     exit_code = 1

@@ -115,7 +115,9 @@ def _error_row(name: str, error: ConfigError, unusable: list[str]) -> dict[str, 
 
 
 def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]]:
-    """Each API account's settings with their origin; secrets masked, gaps explained."""
+    """Each API account's settings with their origin; secrets masked, gaps explained. Each is
+    checked against its own section of the config file, so a mistake in one section is shown
+    there and not under the other source too."""
     shown: dict[str, dict[str, Any]] = {}
     loaders = (
         ("ispcube", ispcube_account, ISPCUBE_SETTINGS),
@@ -123,7 +125,7 @@ def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]
     )
     for name, load, settings in loaders:
         try:
-            account = load(config_path)
+            account = load(config_path, whole_file=False)
         except ConfigError as error:
             shown[name] = _error_row(name, error, unusable)
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -12,8 +13,10 @@ from rich.table import Table
 from emerald_cli import console
 from emerald_cli.commands.options import DatabaseUrl, JsonOutput, exits_cleanly, prepare
 from emerald_cli.engine.database import open_store
+from emerald_cli.engine.run import in_display_order
 from emerald_cli.errors import UsageError
 from emerald_cli.store import runs as store_runs
+from emerald_cli.store.errors import SchemaOutdated
 from emerald_cli.store.statuses import RUN_SOURCES
 
 app = typer.Typer(
@@ -21,6 +24,7 @@ app = typer.Typer(
 )
 
 COUNT_KEYS = ("inserted", "updated", "unchanged", "removed")
+NO_TABLES = "the database has no emerald tables yet; run a sync or `emerald db upgrade`"
 
 
 @app.callback(invoke_without_command=True)
@@ -39,9 +43,10 @@ def list_runs(
     if source is not None and source not in RUN_SOURCES:
         raise UsageError(f"--source {source!r}: the sources are {', '.join(RUN_SOURCES)}")
     settings = prepare(database_url=database_url, quiet=json_output)
-    rows = store_runs.list_runs(
-        open_store(settings.database_url.value), limit=limit, source=source
-    )
+    history = _history(settings.database_url.value)
+    rows = [] if history is None else store_runs.list_runs(history, limit=limit, source=source)
+    if history is None:
+        console.note(f"no runs recorded: {NO_TABLES}")
 
     if json_output:
         console.print_json([_run_json(row) for row in rows])
@@ -93,9 +98,11 @@ def show_run(
     json_output = json_output or given_to_runs.get("json_output", False)
     database_url = database_url or given_to_runs.get("database_url")
     settings = prepare(database_url=database_url, quiet=json_output)
-    run = store_runs.get_run(open_store(settings.database_url.value), run_id)
+    history = _history(settings.database_url.value)
+    run = None if history is None else store_runs.get_run(history, run_id)
     if run is None:
-        raise UsageError(f"no run with id {run_id}: `emerald runs` lists them")
+        why = NO_TABLES if history is None else "`emerald runs` lists them"
+        raise UsageError(f"no run with id {run_id}: {why}")
 
     if json_output:
         console.print_json(_run_json(run))
@@ -113,7 +120,7 @@ def show_run(
         table.add_column(header, justify="right")
     table.add_column("error", overflow="fold")
     targets = run.get("targets", [])
-    for target in console.in_display_order(targets, itemgetter("kind"), itemgetter("name")):
+    for target in in_display_order(targets, itemgetter("kind"), itemgetter("name")):
         table.add_row(
             escape(target["name"]),
             target["status"],
@@ -123,6 +130,18 @@ def show_run(
             escape(target.get("error") or ""),
         )
     console.data.print(table)
+
+
+def _history(database_url: str) -> sa.Engine | None:
+    """The store to read runs from; None when the database has no emerald tables at all. A
+    read creates and migrates nothing: a mistyped URL, or one naming the ERP's own database,
+    must not get a whole schema from it; a schema that is behind asks for `db upgrade`."""
+    try:
+        return open_store(database_url, schema="require")
+    except SchemaOutdated as outdated:
+        if outdated.current is not None:
+            raise
+        return None
 
 
 def _time(value: Any) -> str:

@@ -240,17 +240,27 @@ def sync_all(
         if reports:
             stopped = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             _print_runs(reports, stopped, json_output, REDACTOR.scrub(str(error)) or stopped)
+            # The error's own line, printed on the way out, names the run it cut short.
+            for report in reports:
+                if report is not cut_short:
+                    console.print_run_ended(report)
         raise
 
     status = _overall(reports)
-    _print_runs(reports, status, json_output)
+    error = _runs_not_ok(reports)
+    _print_runs(reports, status, json_output, error)
+    for report in reports:
+        console.print_run_ended(report)
+    if error is not None:
+        console.print_ended(status, f"all sources {status}: {error}")
     raise typer.Exit(STATUS_EXIT.get(status, 1))
 
 
 def _print_runs(
     reports: list[RunReport], status: str, json_output: bool, error: str | None = None
 ) -> None:
-    """`sync all`'s output: every run's report, and what stopped the rest, if something did."""
+    """`sync all`'s output: every run's report, and what stopped the rest or which runs did
+    not end ok, if anything did."""
     if json_output:
         runs = [report.as_json() for report in reports]
         console.print_json({"status": status, "error": error, "runs": runs})
@@ -260,12 +270,29 @@ def _print_runs(
     console.print_overall(status, len(reports))
 
 
+def _runs_not_ok(reports: list[RunReport]) -> str | None:
+    """`2 of 3 runs did not end ok: run 5 (mikrotik) partial, …`; None when all did. Each run's
+    own error says why: this only points at them."""
+    not_ok = [report for report in reports if report.status != "ok"]
+    if not not_ok:
+        return None
+    named = ", ".join(
+        f"{console.run_name(report)} ({report.source}) {report.status}"
+        if report.run_id is not None
+        else f"{console.run_name(report)} {report.status}"
+        for report in not_ok
+    )
+    return f"{len(not_ok)} of {len(reports)} runs did not end ok: {named}"
+
+
 def finish(report: RunReport, json_output: bool) -> None:
-    """Print the report and leave with the exit code its status calls for."""
+    """Print the report, and why on stderr when it is not ok; leave with the exit code its
+    status calls for."""
     if json_output:
         console.print_json(report.as_json())
     else:
         console.print_summary(report)
+    console.print_run_ended(report)
     raise typer.Exit(STATUS_EXIT.get(report.status, 1))
 
 

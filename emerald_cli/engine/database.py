@@ -8,9 +8,14 @@ import sqlalchemy as sa
 
 from emerald_cli.config import mask_url
 from emerald_cli.errors import ConfigError, DatabaseError
-from emerald_cli.store.database import check_connection, make_engine, normalise_url
-from emerald_cli.store.errors import DatabaseUnavailable, StoreError
-from emerald_cli.store.migrate import ensure_schema
+from emerald_cli.store.database import (
+    check_connection,
+    make_engine,
+    missing_sqlite_file,
+    normalise_url,
+)
+from emerald_cli.store.errors import DatabaseUnavailable, SchemaOutdated, StoreError
+from emerald_cli.store.migrate import ensure_schema, revisions_after
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +24,9 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
     """An engine on a reachable database.
 
     `schema` says what to do about pending migrations: "apply" them (what sync commands do),
-    "require" none (fail naming `emerald db upgrade`), or "ignore" them (the `db` commands).
+    "require" none (fail with SchemaOutdated, naming `emerald db upgrade`: what dry runs and
+    reads do, which create nothing, not even a SQLite file), or "ignore" them (the `db`
+    commands).
     """
     shown = mask_url(url)
     try:
@@ -32,6 +39,8 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
 
     try:
         engine = make_engine(url)
+        if schema == "require" and missing_sqlite_file(engine):
+            raise SchemaOutdated(None, revisions_after(None))
         check_connection(engine)
         if schema != "ignore":
             ensure_schema(engine, apply=schema == "apply")
@@ -39,8 +48,6 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
         raise DatabaseError(
             f"{error}; check that the database is running and the URL is right"
         ) from None
-    except StoreError as error:
-        raise DatabaseError(str(error)) from None
     except sa.exc.ArgumentError as error:
         raise ConfigError(
             f"{shown} is not a usable database URL ({error}): fix --database-url or "

@@ -11,14 +11,16 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from emerald_cli.errors import DatabaseError, SyncBusy
+from emerald_cli.logs import REDACTOR
 from emerald_cli.store import lock as store_lock
 from emerald_cli.store import runs as store_runs
 from emerald_cli.store.errors import LockHeld
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 60.0
+
+Target = TypeVar("Target")  # a router or stream of a run, as a report or as a stored row
 
 
 @dataclass
@@ -86,7 +90,8 @@ class RunReport:
     status: str = "running"
     dry_run: bool = False
     trigger: str = "cli"
-    # What ended the run early (an interruption, the database dropping), if anything did.
+    # What ended the run early (an interruption, the database dropping), or for a run that
+    # ended failed or partial, which of its targets failed.
     error: str | None = None
     targets: list[TargetReport] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -100,7 +105,8 @@ class RunReport:
         return total
 
     def settle(self) -> str:
-        """ok when every target is, failed when none is, partial in between."""
+        """ok when every target is, failed when none is, partial in between. A run that is not
+        ok says why in `error`: a script or a cron mail then needs no look at the targets."""
         good = sum(target.status == "ok" for target in self.targets)
         if self.targets and good == len(self.targets):
             self.status = "ok"
@@ -108,8 +114,27 @@ class RunReport:
             self.status = "failed"
         else:
             self.status = "partial"
+        if self.status != "ok":
+            self.error = self._failures()
         self.finished_at = datetime.now(UTC)
         return self.status
+
+    def _failures(self) -> str:
+        """One line: how many targets failed of how many, and the first one's error (`2 of 3
+        routers failed, first core-2 (timeout): …`), first as the summary lists them."""
+        ordered = in_display_order(self.targets, attrgetter("kind"), attrgetter("name"))
+        failed = [target for target in ordered if target.status != "ok"]
+        if not failed:
+            return "nothing was synced: the run had no routers or streams"
+
+        kinds = {target.kind for target in self.targets}
+        noun = f"{kinds.pop()}s" if len(kinds) == 1 else "targets"
+        first = failed[0]
+        why = " ".join((first.error or "no error recorded").split())
+        return REDACTOR.scrub(
+            f"{len(failed)} of {len(self.targets)} {noun} failed, "
+            f"first {first.name} ({first.status}): {why}"
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The run as --json prints it; `emerald runs show --json` prints the same keys."""
@@ -125,6 +150,16 @@ class RunReport:
             "counts": self.counts.as_dict(),
             "targets": [target.as_json() for target in sorted(self.targets, key=lambda t: t.name)],
         }
+
+
+def in_display_order(
+    targets: Iterable[Target], kind: Callable[[Target], str], name: Callable[[Target], str]
+) -> list[Target]:
+    """Routers by name, to be found in a fleet; API streams in the order they ran, so that a
+    stream that failed comes before the ones it left `not called`."""
+    targets = list(targets)
+    routers = sorted((target for target in targets if kind(target) == "router"), key=name)
+    return [*routers, *(target for target in targets if kind(target) != "router")]
 
 
 class SyncRun:
@@ -224,7 +259,13 @@ class SyncRun:
                     f"the database dropped while closing run {run_id}: synced rows are kept; "
                     "check the database and run the sync again"
                 ) from None
-        logger.info("run=%d source=%s status=%s", run_id, self.report.source, self.report.status)
+        logger.info(
+            "run=%d source=%s status=%s%s",
+            run_id,
+            self.report.source,
+            self.report.status,
+            f" error={self.report.error}" if self.report.error else "",
+        )
 
     def _beat(self) -> None:
         run_id = self.report.run_id

@@ -138,7 +138,7 @@ def _planned(stream: Stream, plan: CallPlan) -> Stream:
     def read() -> None:
         raise left_out
 
-    return Stream(stream.name, read, stream.shape)
+    return Stream(stream.name, read, stream.shape, detail=stream.detail)
 
 
 def _stored_onus(engine: sa.Engine) -> int:

@@ -169,7 +169,7 @@ def run_streams(
             for position, stream in enumerate(queued):
                 progress.started(stream.name)
                 if stopped_by is not None:
-                    report = _not_called(stream.name, stopped_by)
+                    report = _not_called(stream, stopped_by)
                 else:
                     assert reading is not None
                     read, reading = reading.result(), None
@@ -203,7 +203,9 @@ def _written(engine: sa.Engine, stream: Stream, read: _Read, dry_run: bool) -> T
     """The stream's report once its data is written, or why there was nothing to write."""
     started = time.monotonic()
     # A stream is tried once; each request it had to send again counts as another attempt.
-    report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=1 + read.retries)
+    # One that sent nothing (its calls refused before sending) was not tried at all.
+    attempts = 1 + read.retries if read.requests else 0
+    report = TargetReport(name=stream.name, status="ok", kind="stream", attempts=attempts)
 
     try:
         report.counts, report.detail = _write(engine, read.unwrapped(), dry_run)
@@ -335,10 +337,17 @@ def _write(
     return total, detail
 
 
-def _not_called(name: str, cause: SourceError) -> TargetReport:
+def _not_called(stream: Stream, cause: SourceError) -> TargetReport:
+    """The report of a stream the source was not asked for: no attempt, no request, and the
+    detail keys every stream has, so a script reads them without looking at the status."""
+    detail = {**stream.detail, "requests": 0, "retries": 0}
     if not isinstance(cause, RateLimited):
         return TargetReport(
-            name=name, status=cause.status, kind="stream", error=f"not called: {cause}"
+            name=stream.name,
+            status=cause.status,
+            kind="stream",
+            error=f"not called: {cause}",
+            detail=detail,
         )
     when = (
         f"after {cause.retry_after.isoformat(timespec='seconds')}"
@@ -346,10 +355,11 @@ def _not_called(name: str, cause: SourceError) -> TargetReport:
         else "later"
     )
     return TargetReport(
-        name=name,
+        name=stream.name,
         status="rate_limited",
         kind="stream",
         error=f"not called: the rate limit of {cause.method} was reached; try again {when}",
+        detail=detail,
         retry_after=cause.retry_after,
     )
 

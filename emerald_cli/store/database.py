@@ -67,7 +67,7 @@ def make_engine(url: str) -> sa.Engine:
 
 def _sqlite_engine(url: URL) -> sa.Engine:
     database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if _names_a_file(database):
         # A typo in the path must not quietly start an empty database somewhere new.
         folder = Path(database).expanduser().parent
         if not folder.is_dir():
@@ -79,6 +79,20 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
+
+
+def missing_sqlite_file(engine: sa.Engine) -> bool:
+    """Whether the engine's database is a SQLite file not there yet, which connecting would
+    create: a command that must create nothing then does not connect."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or not _names_a_file(database):
+        return False
+    return not Path(database).expanduser().exists()
+
+
+def _names_a_file(database: str) -> bool:
+    """A SQLite database given as a path, not in memory nor as a `file:` URI."""
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
 
 
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

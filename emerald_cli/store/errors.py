@@ -33,7 +33,10 @@ class DatabaseUnavailable(StoreError):
 
 
 class SchemaOutdated(StoreError):
-    """The database lacks migrations this version of emerald needs."""
+    """The database lacks migrations this version of emerald needs, and the command may not
+    apply them (a dry run, a read): `emerald db upgrade` is asked for, not a retry."""
+
+    exit_code = 2
 
     def __init__(self, current: str | None, pending: list[str]) -> None:
         at = f"revision {current}" if current else "an empty database (no revision)"
@@ -51,6 +54,8 @@ class SchemaOutdated(StoreError):
 
 class SchemaNewer(StoreError):
     """The database was migrated by a newer emerald; this one must not write to it."""
+
+    exit_code = 2
 
     def __init__(self, current: str) -> None:
         super().__init__(

@@ -52,9 +52,12 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 def pending_revisions(engine: sa.Engine) -> list[str]:
     """Revisions not yet applied, oldest first; raises SchemaNewer for an unknown revision."""
-    scripts = _scripts()
-    current = current_revision(engine)
+    return revisions_after(current_revision(engine))
 
+
+def revisions_after(current: str | None) -> list[str]:
+    """The revisions a database at `current` (None: never migrated) lacks, oldest first."""
+    scripts = _scripts()
     if current is not None and current not in {
         script.revision for script in scripts.walk_revisions()
     }:

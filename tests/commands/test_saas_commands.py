@@ -549,14 +549,74 @@ def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp
     assert accounts["ispcube"]["api_key"] == f"******** (file {secret})"
 
 
-def test_wrong_ispcube_password_exits_one(labs, database_url, monkeypatch):
+def test_wrong_ispcube_password_exits_one_saying_why(labs, database_url, monkeypatch):
+    """On stderr too: a cron job that discards stdout still learns the reason."""
     monkeypatch.setenv("EMERALD_ISPCUBE_PASSWORD", "not-it")
 
     result = invoke(database_url, "sync", "ispcube", "--json")
+    table = invoke(database_url, "sync", "ispcube")
 
-    assert result.exit_code == 1
+    assert (result.exit_code, table.exit_code) == (1, 1)
     report = json.loads(result.stdout)
     assert {t["status"] for t in report["targets"]} == {"auth_failed"}
+    why = (
+        "4 of 4 streams failed, first plans (auth_failed): ISPCube rejected the credentials "
+        "(401 at /sanctum/token): check EMERALD_ISPCUBE_API_KEY, _CLIENT_ID, _USER and _PASSWORD"
+    )
+    assert report["error"] == why
+    assert result.stderr.splitlines() == [f"error: run {report['run_id']} failed: {why}"]
+    assert table.stderr.splitlines() == [f"error: run {report['run_id'] + 1} failed: {why}"]
+    stored = json.loads(invoke(database_url, "runs", "--json").stdout)
+    assert [run["error"] for run in stored] == [why, why]
+
+
+def test_a_spent_smartolt_budget_is_the_runs_error(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    first = invoke(database_url, "sync", "smartolt", "--json")
+    spent = sum(t["detail"]["requests"] for t in json.loads(first.stdout)["targets"])
+    config = tmp_path / "emerald.toml"
+    config.write_text(f"[smartolt]\ncalls_per_hour = {spent}\n", encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    result = invoke(database_url, "sync", "smartolt", "--json")
+
+    assert (first.exit_code, first.stderr, result.exit_code) == (0, "", 1)
+    report = json.loads(result.stdout)
+    olts = {t["name"]: t for t in report["targets"]}["olts"]
+    assert olts["error"].startswith(f"not called: all {spent} calls of the hour are spent")
+    why = f"4 of 4 streams failed, first olts (rate_limited): {olts['error']}"
+    assert report["error"] == why
+    assert result.stderr.splitlines() == [f"error: run {report['run_id']} failed: {why}"]
+    shown = invoke(database_url, "runs", "show", str(report["run_id"]), "--json")
+    assert json.loads(shown.stdout)["error"] == why
+
+
+def test_sync_all_says_which_runs_did_not_end_ok(labs: Labs, database_url: str):
+    """A line per run that did not end ok, then one for them all; --json says the same."""
+    labs.routers.configure("router-001", fault="refuse")
+
+    result = invoke(database_url, "sync", "all", "--json")
+    table = invoke(database_url, "sync", "all")
+
+    assert (result.exit_code, table.exit_code) == (3, 3)
+    document = json.loads(result.stdout)
+    mikrotik = document["runs"][1]
+    refused = {t["name"]: t for t in mikrotik["targets"]}["router-001"]
+    why = f"1 of 3 routers failed, first router-001 (unreachable): {refused['error']}"
+    assert [run["error"] for run in document["runs"]] == [None, why, None]
+    overall = f"1 of 3 runs did not end ok: run {mikrotik['run_id']} (mikrotik) partial"
+    assert (document["status"], document["error"]) == ("partial", overall)
+    assert result.stderr.splitlines() == [
+        f"warning: run {mikrotik['run_id']} partial: {why}",
+        f"warning: all sources partial: {overall}",
+    ]
+    again = mikrotik["run_id"] + 3
+    assert table.stderr.splitlines() == [
+        f"warning: run {again} partial: {why}",
+        f"warning: all sources partial: 1 of 3 runs did not end ok: run {again} (mikrotik) "
+        "partial",
+    ]
 
 
 def test_verbose_logs_info_to_stderr_with_json_on_stdout(labs: Labs, database_url: str):
@@ -612,6 +672,35 @@ def test_config_show_of_a_config_that_cannot_be_used_exits_two(labs: Labs, tmp_p
             "smartolt; fix what the error rows say"
         ]
     assert "settings" in table.stdout and "not valid TOML" in " ".join(table.stdout.split())
+
+
+def test_config_show_blames_a_sections_mistake_on_that_section_only(
+    labs: Labs, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """ISPCube's settings all come from valid variables: [smartolt]'s unknown key is shown
+    under smartolt alone, while a sync of either source still refuses the file."""
+    config = tmp_path / "emerald.toml"
+    config.write_text("[smartolt]\ncalls_per_sec = 5\n", encoding="utf-8")
+    monkeypatch.setenv("EMERALD_CONFIG", str(config))
+
+    shown = runner.invoke(app, ["config", "show", "--json"])
+    table = runner.invoke(app, ["config", "show"])
+    ispcube = invoke(database_url, "sync", "ispcube")
+
+    accounts = json.loads(shown.stdout)["accounts"]
+    assert accounts["ispcube"]["url"] == f"{labs.ispcube.url} (env EMERALD_ISPCUBE_URL)"
+    unknown = (
+        f"{config}: [smartolt]: unknown key 'calls_per_sec': allowed: url, token, page_size, "
+        "full_export, calls_per_second, calls_per_hour, full_exports_per_hour, time_zone, "
+        "timeout, retries"
+    )
+    assert accounts["smartolt"] == {"error": unknown}
+    for result in (shown, table):
+        assert result.exit_code == 2
+        assert result.stderr.splitlines() == [
+            "error: cannot be used as configured: smartolt; fix what the error rows say"
+        ]
+    assert (ispcube.exit_code, ispcube.stderr.splitlines()) == (2, [f"error: {unknown}"])
 
 
 def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkeypatch):

@@ -44,7 +44,7 @@ def sync(database_url: str, inventory: Path, *extra: str):
 def test_json_output_and_exit_zero(world: LabWorld, database_url: str):
     result = sync(database_url, world.inventory(), "--json")
 
-    assert result.exit_code == 0, result.output
+    assert (result.exit_code, result.stderr) == (0, "")
     report = json.loads(result.stdout)
     assert set(report) == {
         "run_id",
@@ -85,6 +85,7 @@ def test_json_output_and_exit_zero(world: LabWorld, database_url: str):
 
 
 def test_partial_exits_three_and_failed_exits_one(world: LabWorld, database_url: str):
+    """Each saying why on stderr, and in the run's error, stored with the run."""
     world.lab.configure("router-001", fault="refuse")
     result = sync(database_url, world.inventory(), "--json")
     assert result.exit_code == 3
@@ -92,18 +93,40 @@ def test_partial_exits_three_and_failed_exits_one(world: LabWorld, database_url:
     assert report["status"] == "partial"
     failed = [t for t in report["targets"] if t["status"] != "ok"]
     assert [(t["name"], t["status"]) for t in failed] == [("router-001", "unreachable")]
+    partly = f"1 of 3 routers failed, first router-001 (unreachable): {failed[0]['error']}"
+    assert report["error"] == partly
+    assert result.stderr.splitlines() == [f"warning: run {report['run_id']} partial: {partly}"]
+    dry_run = sync(database_url, world.inventory(), "--dry-run")
+    assert (dry_run.exit_code, dry_run.stderr.splitlines()) == (
+        3,
+        [f"warning: mikrotik dry run partial: {partly}"],
+    )
 
     for name in ("router-000", "router-002"):
         world.lab.configure(name, fault="wrong_password")
     result = sync(database_url, world.inventory(), "--json")
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["status"] == "failed"
+    report = json.loads(result.stdout)
+    assert report["status"] == "failed"
+    refused = {t["name"]: t for t in report["targets"]}["router-000"]["error"]
+    failed_line = f"3 of 3 routers failed, first router-000 (auth_failed): {refused}"
+    assert result.stderr.splitlines() == [f"error: run {report['run_id']} failed: {failed_line}"]
+    engine = open_store(database_url)
+    assert runs.get_run(engine, report["run_id"])["error"] == failed_line
+    engine.dispose()
 
 
-def test_dry_run_reports_changes_and_writes_nothing(world: LabWorld, database_url: str):
+def test_dry_run_reports_changes_and_writes_nothing(
+    world: LabWorld, database_url: str, tmp_path: Path
+):
+    """Migrations included: a schema to bring up to date is refused like a setting to fix."""
     unmigrated = sync(database_url, world.inventory(), "--json", "--dry-run")
-    assert unmigrated.exit_code == 1
-    assert "run `emerald db upgrade`" in unmigrated.stderr
+    assert (unmigrated.exit_code, unmigrated.stdout) == (2, "")
+    [line] = unmigrated.stderr.splitlines()
+    assert line.startswith("error: the database schema is out of date: ")
+    assert line.endswith("; run `emerald db upgrade`")
+    if database_url.startswith("sqlite"):
+        assert not (tmp_path / "emerald.db").exists()
     runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
 
     result = sync(database_url, world.inventory(), "--json", "--dry-run")

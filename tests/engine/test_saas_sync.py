@@ -462,6 +462,18 @@ def test_wrong_credentials_fail_every_stream(engine, ispcube: ISPCubeLab):
     assert all("wrong" not in (t.error or "") for t in run.report.targets)
 
 
+def test_streams_a_refused_login_left_uncalled_sent_nothing(engine, ispcube: ISPCubeLab):
+    """Every stream's detail has the same keys, whether or not the source was asked."""
+    run = sync_ispcube(engine, ispcube_account(ispcube, password="wrong"))
+
+    assert {t.name: (t.status, t.attempts, t.detail) for t in run.report.targets} == {
+        "plans": ("auth_failed", 1, {"requests": 1, "retries": 0}),
+        "nodes": ("auth_failed", 0, {"requests": 0, "retries": 0}),
+        "customers": ("auth_failed", 0, {"requests": 0, "retries": 0}),
+        "connections": ("auth_failed", 0, {"requests": 0, "retries": 0}),
+    }
+
+
 @pytest.mark.parametrize(
     ("mode", "options", "status"),
     [("status", {"status": 503}, "api_error"), ("hang", {}, "timeout")],
@@ -534,11 +546,15 @@ def test_token_expiring_mid_run_costs_one_login(engine, ispcube: ISPCubeLab, bil
     assert run.report.status == "ok"
     # The first token serves plans, nodes and the first page of customers (50 of 62); the
     # second page is refused, and asked again after a second login, which serves the rest.
-    assert {t.name: t.detail["requests"] for t in run.report.targets} == {
-        "plans": 2,
-        "nodes": 1,
-        "customers": 4,
-        "connections": 1,
+    # The refused page, sent again, is the customers' one retry: a second attempt.
+    calls = {
+        t.name: (t.detail["requests"], t.detail["retries"], t.attempts) for t in run.report.targets
+    }
+    assert calls == {
+        "plans": (2, 0, 1),
+        "nodes": (1, 0, 1),
+        "customers": (4, 1, 2),
+        "connections": (1, 0, 1),
     }
     assert ispcube.tokens_issued == ispcube.request_count("token") == 2
     assert {name: ispcube.request_count(name) for name in ispcube.paths} == {

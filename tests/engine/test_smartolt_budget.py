@@ -179,6 +179,24 @@ def test_statuses_and_signals_alone_are_placed_on_the_stored_onus(engine: sa.Eng
     ]
 
 
+def test_streams_the_budget_leaves_out_sent_nothing(engine: sa.Engine) -> None:
+    """A stream left out is not attempted, and its detail has the keys every stream has."""
+    billing = build_billing(build_fleet(seed=11, routers=3, secrets=20))
+    with SmartOLTLab(billing, TOKEN) as lab:
+        account = SmartOLTAccount(lab.url, TOKEN, calls_per_second=10**6, timeout=10.0)
+        first = sync_smartolt(engine, account).report
+        spent = sum(target.detail["requests"] for target in first.targets)
+        spent_out = sync_smartolt(engine, replace(account, calls_per_hour=spent)).report
+
+    none_sent = {"requests": 0, "retries": 0}
+    assert {t.name: (t.status, t.attempts, t.detail) for t in spent_out.targets} == {
+        "olts": ("rate_limited", 0, none_sent),
+        "onus": ("rate_limited", 0, {"full_export": False, **none_sent}),
+        "onu_statuses": ("rate_limited", 0, none_sent),
+        "onu_signals": ("rate_limited", 0, none_sent),
+    }
+
+
 def test_the_client_sends_no_call_past_its_allowance() -> None:
     billing = build_billing(build_fleet(seed=11, routers=3, secrets=20))
     renews = NOW + timedelta(minutes=5)

@@ -69,6 +69,8 @@ class ISPCubeClient:
         self._client_id = str(client_id)
         self._password = password
         self._token: str | None = None
+        # Requests sent again with a new token after a 401: retries the transport never saw.
+        self._resent = 0
         self._transport = JsonTransport(
             VENDOR,
             self.base_url,
@@ -105,7 +107,7 @@ class ISPCubeClient:
 
     def calls_made(self) -> tuple[int, int]:
         """Requests sent so far, and how many of them repeated one that failed."""
-        return self._transport.requests_made, self._transport.retries_made
+        return self._transport.requests_made, self._transport.retries_made + self._resent
 
     def login(self) -> None:
         """Ask for a fresh bearer token; wrong credentials raise AuthFailed."""
@@ -209,6 +211,7 @@ class ISPCubeClient:
             logger.info("vendor=ispcube path=%s status=auth_failed action=relogin", path)
 
         self.login()
+        self._resent += 1
         try:
             return self._data(path, params)
         except Forbidden:
