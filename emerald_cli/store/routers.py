@@ -97,6 +97,30 @@ def upsert_node_router(
     return router_id
 
 
+def adopt_router(conn: sa.Connection, router_id: int, *, source: str, node_id: int) -> None:
+    """Make the inventory's router `router_id` the router of node `node_id` of `source`.
+
+    The same device listed by both is one router: the row keeps its id, and so the secrets,
+    sessions and queues stored under it with their history. upsert_node_router, by node id,
+    then gives it the node's name and address. Only a router no node has can be adopted.
+    """
+    if source not in ROUTER_SOURCES:
+        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
+
+    result = conn.execute(
+        routers.update()
+        .where(
+            routers.c.id == router_id,
+            routers.c.source == "inventory",
+            routers.c.node_id.is_(None),
+        )
+        .values(source=source, node_id=node_id)
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"router id {router_id} is no inventory router without a node")
+    logger.debug("router id=%d adopted as node %d of %s", router_id, node_id, source)
+
+
 def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(routers)

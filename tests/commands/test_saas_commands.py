@@ -210,7 +210,12 @@ def test_a_node_deleted_in_ispcube_is_no_longer_polled(labs: Labs, database_url:
 
     assert polled(before) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
     nodes = {t["name"]: t for t in json.loads(removed.stdout)["targets"]}["nodes"]
-    assert nodes["detail"]["routers"] == {"from_nodes": 2, "renamed": 0, "removed": 1}
+    assert nodes["detail"]["routers"] == {
+        "from_nodes": 2,
+        "adopted": 0,
+        "renamed": 0,
+        "removed": 1,
+    }
     assert polled(after) == [("router-000", "ok"), ("router-001", "ok")]
     # What was read from the gone router is no longer current; it is again once polled.
     listed = {router.name: len(router.secrets) for router in labs.routers.fleet.routers}

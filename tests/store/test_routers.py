@@ -1,5 +1,5 @@
-"""upsert_router, upsert_node_router and mark_router_polled: one row per router, updated in
-place, found by its name or, for a node's router, by the node id."""
+"""upsert_router, upsert_node_router, adopt_router and mark_router_polled: one row per router,
+updated in place, found by its name or, for a node's router, by the node id."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from emerald_cli.store import snapshot
-from emerald_cli.store.routers import mark_router_polled, upsert_node_router, upsert_router
+from emerald_cli.store.routers import (
+    adopt_router,
+    mark_router_polled,
+    upsert_node_router,
+    upsert_router,
+)
 from emerald_cli.store.schema import ppp_secrets, routers
 from emerald_cli.store.snapshot import write_snapshot
 
@@ -108,6 +113,58 @@ def test_a_poll_keeps_who_listed_the_router(engine: sa.Engine) -> None:
 
     rows = {row["name"]: (row["source"], row["node_id"]) for row in router_rows(engine)}
     assert rows == {"nodo-7": ("ispcube", 7), "core-1": ("inventory", None)}
+
+
+def test_an_adopted_router_keeps_its_id_and_rows_as_the_nodes(engine: sa.Engine) -> None:
+    """The node's name and address come from upsert_node_router, found by the adopted node id."""
+    with engine.begin() as conn:
+        router_id = upsert_router(conn, name="core-7", host="10.0.7.1", port=8728, now=T0)
+        key = ("router_id", "name")
+        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "ana"}], T0)
+    with engine.begin() as conn:
+        adopt_router(conn, router_id, source="ispcube", node_id=7)
+        adopted = node_router(conn, "nodo-7", now=T1)
+
+    assert adopted == router_id
+    assert router_rows(engine) == [
+        {
+            "id": router_id,
+            "name": "nodo-7",
+            "host": "10.0.7.1",
+            "port": 8728,
+            "identity": None,
+            "version": None,
+            "board": None,
+            "uptime": None,
+            "last_polled_at": None,
+            "source": "ispcube",
+            "node_id": 7,
+            "first_seen_at": T0,
+            "last_seen_at": T1,
+            "removed_at": None,
+        }
+    ]
+    with engine.connect() as conn:
+        secrets = conn.execute(sa.select(ppp_secrets.c.router_id, ppp_secrets.c.name)).all()
+    assert [tuple(row) for row in secrets] == [(router_id, "ana")]
+
+
+def test_only_an_inventory_router_without_a_node_is_adopted(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        node = node_router(conn, "nodo-7")
+        core = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+
+    for router_id in (node, 999):
+        refused = f"router id {router_id} is no inventory router without a node"
+        with pytest.raises(ValueError, match=refused), engine.begin() as conn:
+            adopt_router(conn, router_id, source="ispcube", node_id=8)
+    with pytest.raises(ValueError, match="router source 'smartolt'"), engine.begin() as conn:
+        adopt_router(conn, core, source="smartolt", node_id=8)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        adopt_router(conn, core, source="ispcube", node_id=7)  # node 7 has its router
+
+    rows = {row["name"]: (row["id"], row["source"], row["node_id"]) for row in router_rows(engine)}
+    assert rows == {"nodo-7": (node, "ispcube", 7), "core-1": (core, "inventory", None)}
 
 
 def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
