@@ -8,6 +8,7 @@ secrets, sessions and queues are replaced as whole snapshots.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +120,31 @@ def adopt_router(conn: sa.Connection, router_id: int, *, source: str, node_id: i
     if result.rowcount != 1:
         raise ValueError(f"router id {router_id} is no inventory router without a node")
     logger.debug("router id=%d adopted as node %d of %s", router_id, node_id, source)
+
+
+@dataclass(frozen=True)
+class NodeRouter:
+    """A live router a node names, as a poll must find it.
+
+    NodeRouter(name="NODO NORTE", host="192.0.2.20", port=8728, node_id=4)
+    """
+
+    name: str
+    host: str
+    port: int
+    node_id: int
+
+
+def node_routers(conn: sa.Connection) -> list[NodeRouter]:
+    """The live routers of nodes, by name: what `sync mikrotik` polls without an inventory,
+    and the names an inventory must not take for other devices."""
+    columns = (routers.c.name, routers.c.host, routers.c.port, routers.c.node_id)
+    query = (
+        sa.select(*columns)
+        .where(routers.c.node_id.is_not(None), routers.c.removed_at.is_(None))
+        .order_by(routers.c.name)
+    )
+    return [NodeRouter(*row) for row in conn.execute(query)]
 
 
 def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -22,7 +23,7 @@ from emerald_cli.engine.database import open_store
 from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
-from emerald_cli.lab.routeros.server import RouterLab
+from emerald_cli.lab.routeros.server import RouterLab, write_inventory
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import database as store_database
 from emerald_cli.store import lock, runs, schema
@@ -237,6 +238,75 @@ def current_secrets(database_url: str) -> dict[str, int]:
         ).all()
     engine.dispose()
     return dict(counted)
+
+
+def stored_routers(database_url: str) -> list[tuple[Any, ...]]:
+    """Every router as (id, name, host, port, source, node_id), in name order."""
+    routers = schema.routers
+    columns = ("id", "name", "host", "port", "source", "node_id")
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*(routers.c[c] for c in columns)).order_by("name")).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def first_sightings(database_url: str) -> dict[int, dict[str, Any]]:
+    """Each router's live secrets with when each was first seen, by router id."""
+    secrets = schema.ppp_secrets
+    columns = (secrets.c.router_id, secrets.c.name, secrets.c.first_seen_at)
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).where(secrets.c.removed_at.is_(None))).all()
+    engine.dispose()
+    sightings: dict[int, dict[str, Any]] = {}
+    for router_id, name, first_seen_at in rows:
+        sightings.setdefault(router_id, {})[name] = first_seen_at
+    return sightings
+
+
+EVERY_ROUTER_OK = [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+
+
+def test_an_inventory_never_takes_over_a_node_router_at_another_address(
+    labs: Labs, database_url: str, tmp_path: Path
+):
+    """ISPCube first, then an inventory whose router-001 is router-002's address: that router
+    is not polled and nothing is written for it, so the node's router keeps its address and
+    `sync mikrotik` without --inventory polls the right device."""
+    invoke(database_url, "sync", "ispcube")
+    endpoints = {endpoint.name: endpoint for endpoint in labs.routers.endpoints()}
+    elsewhere = dataclasses.replace(endpoints["router-002"], name="router-001")
+    inventory = write_inventory(
+        tmp_path / "routers.toml",
+        [endpoints["router-000"], elsewhere],
+        username=labs.routers.username,
+    )
+    before = stored_routers(database_url)
+
+    mixed = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+    after_mixed = stored_routers(database_url), first_sightings(database_url)
+    from_nodes = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert mixed.exit_code == 3, mixed.stderr
+    targets = json.loads(mixed.stdout)["targets"]
+    assert [(t["name"], t["status"], t["attempts"]) for t in targets] == [
+        ("router-000", "ok", 1),
+        ("router-001", "data_error", 0),
+    ]
+    assert targets[1]["error"] == (
+        f"router-001 is 127.0.0.1:{elsewhere.port} in the inventory but "
+        f"127.0.0.1:{endpoints['router-001'].port} as the router of ISPCube node 2: not "
+        "polled, not to mix two devices; rename the router in the inventory file, or correct "
+        "node 2 in ISPCube"
+    )
+    [router_000, router_001, router_002] = before
+    assert after_mixed == (before, {router_000[0]: after_mixed[1][router_000[0]]})
+    assert polled(from_nodes) == EVERY_ROUTER_OK
+    lab_secrets = {router.name: router.secrets for router in labs.routers.fleet.routers}
+    stored_secrets = first_sightings(database_url)
+    for router_id, name, *_ in (router_000, router_001, router_002):
+        assert sorted(stored_secrets[router_id]) == sorted(s["name"] for s in lab_secrets[name])
 
 
 def test_sync_all_runs_the_three_sources(labs, database_url: str):

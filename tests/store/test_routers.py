@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from emerald_cli.store import snapshot
 from emerald_cli.store.routers import (
+    NodeRouter,
     adopt_router,
     mark_router_polled,
+    node_routers,
     upsert_node_router,
     upsert_router,
 )
@@ -165,6 +167,18 @@ def test_only_an_inventory_router_without_a_node_is_adopted(engine: sa.Engine) -
 
     rows = {row["name"]: (row["id"], row["source"], row["node_id"]) for row in router_rows(engine)}
     assert rows == {"nodo-7": (node, "ispcube", 7), "core-1": (core, "inventory", None)}
+
+
+def test_node_routers_are_the_live_routers_of_nodes(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        node_router(conn, "nodo-7")
+        upsert_node_router(
+            conn, source="ispcube", node_id=8, name="nodo-8", host="h8", port=1, now=T0
+        )
+        upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+        conn.execute(routers.update().where(routers.c.node_id == 8).values(removed_at=T1))
+
+        assert node_routers(conn) == [NodeRouter("nodo-7", "10.0.7.1", 8728, 7)]
 
 
 def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
