@@ -268,6 +268,38 @@ def first_sightings(database_url: str) -> dict[int, dict[str, Any]]:
 EVERY_ROUTER_OK = [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
 
 
+def test_routers_polled_from_the_inventory_before_ispcube_are_stored_once(
+    labs: Labs, database_url: str, tmp_path: Path
+):
+    """As the README goes: `sync mikrotik --inventory lab-inventory.toml`, then `sync all`.
+    ISPCube's nodes name the same routers at the same addresses, and adopt them."""
+    endpoints = labs.routers.endpoints()
+    inventory = write_inventory(
+        tmp_path / "lab-inventory.toml", endpoints, username=labs.routers.username
+    )
+    from_file = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+    before, sightings = stored_routers(database_url), first_sightings(database_url)
+    everything = invoke(database_url, "sync", "all", "--json")
+    again = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+
+    assert polled(from_file) == EVERY_ROUTER_OK
+    assert [router[1:] for router in before] == [
+        (endpoint.name, endpoint.host, endpoint.port, "inventory", None) for endpoint in endpoints
+    ]
+    assert everything.exit_code == 0, everything.stderr
+    ispcube_run, mikrotik_run, _ = json.loads(everything.stdout)["runs"]
+    nodes = {t["name"]: t for t in ispcube_run["targets"]}["nodes"]
+    adopted = {"from_nodes": 3, "adopted": 3, "renamed": 0, "removed": 0}
+    assert nodes["detail"]["routers"] == adopted
+    assert sorted((t["name"], t["status"]) for t in mikrotik_run["targets"]) == EVERY_ROUTER_OK
+    assert polled(again) == EVERY_ROUTER_OK
+    assert stored_routers(database_url) == [
+        (*router[:4], "ispcube", node_id)
+        for router, node_id in zip(before, (1, 2, 3), strict=True)
+    ]
+    assert first_sightings(database_url) == sightings  # each secret once, its history kept
+
+
 def test_an_inventory_never_takes_over_a_node_router_at_another_address(
     labs: Labs, database_url: str, tmp_path: Path
 ):
