@@ -120,35 +120,26 @@ def test_a_poll_keeps_who_listed_the_router(engine: sa.Engine) -> None:
 def test_an_adopted_router_keeps_its_id_and_rows_as_the_nodes(engine: sa.Engine) -> None:
     """The node's name and address come from upsert_node_router, found by the adopted node id."""
     with engine.begin() as conn:
-        router_id = upsert_router(conn, name="core-7", host="10.0.7.1", port=8728, now=T0)
-        key = ("router_id", "name")
-        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "ana"}], T0)
+        router_id = router_with_a_secret(conn, "core-7", "10.0.7.1")
+    [created] = router_rows(engine)
     with engine.begin() as conn:
         adopt_router(conn, router_id, source="ispcube", node_id=7)
         adopted = node_router(conn, "nodo-7", now=T1)
 
     assert adopted == router_id
-    assert router_rows(engine) == [
-        {
-            "id": router_id,
-            "name": "nodo-7",
-            "host": "10.0.7.1",
-            "port": 8728,
-            "identity": None,
-            "version": None,
-            "board": None,
-            "uptime": None,
-            "last_polled_at": None,
-            "source": "ispcube",
-            "node_id": 7,
-            "first_seen_at": T0,
-            "last_seen_at": T1,
-            "removed_at": None,
-        }
-    ]
+    changed = {"name": "nodo-7", "source": "ispcube", "node_id": 7, "last_seen_at": T1}
+    assert router_rows(engine) == [{**created, **changed}]
     with engine.connect() as conn:
         secrets = conn.execute(sa.select(ppp_secrets.c.router_id, ppp_secrets.c.name)).all()
     assert [tuple(row) for row in secrets] == [(router_id, "ana")]
+
+
+def router_with_a_secret(conn: sa.Connection, name: str, host: str) -> int:
+    """An inventory router first seen at T0, holding the secret `ana`."""
+    router_id = upsert_router(conn, name=name, host=host, port=8728, now=T0)
+    key = ("router_id", "name")
+    write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "ana"}], T0)
+    return router_id
 
 
 def test_only_an_inventory_router_without_a_node_is_adopted(engine: sa.Engine) -> None:
@@ -216,9 +207,7 @@ def test_mark_router_polled_on_an_unknown_router_fails(engine: sa.Engine) -> Non
 
 def test_deleting_a_router_deletes_its_rows(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
-        key = ("router_id", "name")
-        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "a"}], T0)
+        router_with_a_secret(conn, "core-1", "10.0.0.1")
 
     with engine.begin() as conn:
         conn.execute(routers.delete())
