@@ -41,7 +41,7 @@ from emerald_cli.engine.smartolt import sync_smartolt
 from emerald_cli.engine.streams import chosen_streams
 from emerald_cli.errors import EmeraldError
 from emerald_cli.logs import REDACTOR
-from emerald_cli.store import schema
+from emerald_cli.store.routers import node_routers
 
 app = typer.Typer(
     rich_markup_mode=None, help="Pull data from a source into the database.", no_args_is_help=True
@@ -324,12 +324,11 @@ def _inventory(engine: sa.Engine, settings: Settings) -> Inventory:
     if path is not None:
         return load_inventory(path, settings.timeout.value)
 
-    routers = schema.routers
-    query = sa.select(routers.c.name, routers.c.host, routers.c.port).where(
-        routers.c.source == "ispcube", routers.c.removed_at.is_(None)
-    )
     with engine.connect() as conn:
-        nodes: list[dict[str, Any]] = [dict(row._mapping) for row in conn.execute(query)]
+        nodes: list[dict[str, Any]] = [
+            {"name": router.name, "host": router.host, "port": router.port}
+            for router in node_routers(conn)
+        ]
     return inventory_from_nodes(settings.config.value, nodes, settings.timeout.value)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import Counter
-from collections.abc import Collection, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -31,7 +31,7 @@ from emerald_cli.sources.ispcube import ISPCubeClient, records
 from emerald_cli.sources.ispcube.records import RouterCandidate
 from emerald_cli.sources.streams import Raw, Skipped
 from emerald_cli.store import schema
-from emerald_cli.store.routers import retire_routers, upsert_node_router
+from emerald_cli.store.routers import adopt_router, retire_routers, upsert_node_router
 from emerald_cli.store.snapshot import DeferredRow
 
 logger = logging.getLogger(__name__)
@@ -170,16 +170,35 @@ def _routers_from_nodes(
     """One router per node, known by the node's id and named after the node; nodes gone from
     ISPCube lose their router.
 
-    A renamed node renames its router row, which keeps its id and so its secrets, sessions
-    and their history. A router whose node is gone (or can no longer be polled) is removed
-    with everything read from it. A name another router already has (an inventory router, or
-    the router of a node ISPCube no longer lists, removed but kept as history) is not taken
-    from it: the node's router gets the node id added to its name, and a warning says so.
+    A node with no router yet adopts the inventory's router at its host and port (see
+    _adopt): the same device is one router, with one history. A renamed node renames its
+    router row, which keeps its id and so its secrets, sessions and their history. A router
+    whose node is gone (or can no longer be polled) is removed with everything read from it.
+    A name another router already has (an inventory router at another address, or the router
+    of a node ISPCube no longer lists, removed but kept as history) is not taken from it: the
+    node's router gets the node id added to its name, and a warning says so.
     """
     routers = schema.routers
     listed = {node.node_id: node for node in nodes}  # a node listed twice: the last is kept
-    stored = conn.execute(sa.select(routers.c.id, routers.c.name, routers.c.node_id)).all()
-    elsewhere = {row.name: row.id for row in stored if row.node_id not in listed}
+    stored = conn.execute(
+        sa.select(
+            routers.c.id,
+            routers.c.name,
+            routers.c.host,
+            routers.c.port,
+            routers.c.source,
+            routers.c.node_id,
+            routers.c.removed_at,
+        ).order_by(routers.c.id)
+    ).all()
+    adopted = _adopt(conn, list(listed.values()), stored)
+
+    current = {row.node_id: row.name for row in stored if row.node_id in listed} | adopted
+    elsewhere = {
+        row.name: row.id
+        for row in stored
+        if row.node_id not in listed and row.name not in adopted.values()
+    }
     names = _router_names(list(listed.values()), set(elsewhere))
     for node in listed.values():
         if node.name in elsewhere:
@@ -191,7 +210,6 @@ def _routers_from_nodes(
                 names[node.node_id],
             )
 
-    current = {row.node_id: row.name for row in stored if row.node_id in listed}
     renamed = [node_id for node_id, name in current.items() if names[node_id] != name]
     _park(conn, renamed)
     for node in listed.values():
@@ -213,7 +231,49 @@ def _routers_from_nodes(
         )
     ).all()
     retire_routers(conn, list(gone), now)
-    return {"routers": {"from_nodes": len(listed), "renamed": len(renamed), "removed": len(gone)}}
+    counts = {"from_nodes": len(listed), "adopted": len(adopted), "renamed": len(renamed)}
+    return {"routers": {**counts, "removed": len(gone)}}
+
+
+def _adopt(
+    conn: sa.Connection, nodes: list[RouterCandidate], stored: Sequence[sa.Row[Any]]
+) -> dict[int, str]:
+    """Make each node that has no router yet the owner of the live inventory router at its
+    host and port, if there is one; returns the adopted routers' names by node id.
+
+    That router is the node's device, polled from the inventory file before ISPCube listed
+    it: a second router for it would store every secret twice. Among several at one address,
+    the one with the node's name is adopted first, then the oldest; a node with a router of
+    its own keeps it.
+    """
+    owned = {row.node_id for row in stored}
+    free: dict[tuple[str, int], list[sa.Row[Any]]] = defaultdict(list)
+    for row in stored:
+        if row.source == "inventory" and row.node_id is None and row.removed_at is None:
+            free[(row.host, row.port)].append(row)
+
+    adopted: dict[int, str] = {}
+    waiting = sorted(
+        (node for node in nodes if node.node_id not in owned), key=lambda node: node.node_id
+    )
+    for by_name in (True, False):
+        for node in waiting:
+            candidates = free[(node.host, node.port)]
+            row = next((r for r in candidates if not by_name or r.name == node.name), None)
+            if row is None or node.node_id in adopted:
+                continue
+            candidates.remove(row)
+            adopt_router(conn, row.id, source=SOURCE, node_id=node.node_id)
+            adopted[node.node_id] = row.name
+            logger.info(
+                "node=%d router=%s id=%d at %s:%d adopted from the inventory, with its history",
+                node.node_id,
+                row.name,
+                row.id,
+                row.host,
+                row.port,
+            )
+    return adopted
 
 
 def _park(conn: sa.Connection, node_ids: list[int]) -> None:

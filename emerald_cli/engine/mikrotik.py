@@ -2,7 +2,8 @@
 
 Each router's rows are written in one transaction of their own, so a reader sees a router
 either as it was or as it is now, and a router whose poll failed is not touched at all. The
-worker that polled a router writes it (`router_store`); this process keeps the run's history.
+worker that polled a router writes it (`router_store`); this process keeps the run's history,
+and checks once, before polling, that no target would take over a node's router.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from emerald_cli.engine.pool import PoolEvent, WriteSettings, poll_fleet
 from emerald_cli.engine.run import Progress, SyncRun, TargetReport
 from emerald_cli.errors import DatabaseError
 from emerald_cli.logs import REDACTOR, listen_to_workers
+from emerald_cli.sources.errors import DataError
 from emerald_cli.sources.mikrotik.poll import RouterTarget
+from emerald_cli.store.routers import node_routers
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +46,46 @@ def sync_mikrotik(
     listener = listen_to_workers(log_queue)
     try:
         with SyncRun(engine, SOURCE, trigger, dry_run=dry_run) as run:
+            pollable = _refuse_takeovers(run, engine, targets, progress)
             writes = WriteSettings(engine.url.render_as_string(hide_password=False), dry_run)
-            _follow(run, poll_fleet(targets, workers, log_queue, writes), progress)
+            _follow(run, poll_fleet(pollable, workers, log_queue, writes), progress)
     finally:
         listener.stop()
     return run
+
+
+def _refuse_takeovers(
+    run: SyncRun, engine: sa.Engine, targets: list[RouterTarget], progress: Progress
+) -> list[RouterTarget]:
+    """The targets that may be polled: not one named like a node's router at another address.
+
+    A poll writes its router by name, so such a target would move the node's router to the
+    other device and store that device's rows in its history. It is recorded failed instead,
+    unpolled; a target at the node router's own address is that device, and is polled.
+    """
+    with engine.connect() as conn:
+        nodes = {router.name: router for router in node_routers(conn)}
+
+    pollable = []
+    for target in targets:
+        node = nodes.get(target.name)
+        if node is None or (node.host, node.port) == (target.host, target.port):
+            pollable.append(target)
+            continue
+        # data_error: the inventory and ISPCube disagree on which device this name is. The
+        # router and the network are not at fault (unreachable, timeout, protocol_error),
+        # nor is a vendor (api_error), and no retry can help: someone must correct the data.
+        error = DataError(
+            f"{target.name} is {target.host}:{target.port} in the inventory but "
+            f"{node.host}:{node.port} as the router of ISPCube node {node.node_id}: not polled, "
+            "not to mix two devices; rename the router in the inventory file, or correct node "
+            f"{node.node_id} in ISPCube"
+        )
+        logger.warning("router=%s status=%s %s", target.name, error.status, error)
+        report = TargetReport(name=target.name, status=error.status, error=str(error))
+        run.record(report)
+        progress.finished(report)
+    return pollable
 
 
 def _follow(run: SyncRun, events: Generator[PoolEvent, None, None], progress: Progress) -> None:

@@ -8,6 +8,7 @@ secrets, sessions and queues are replaced as whole snapshots.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +96,55 @@ def upsert_node_router(
     router_id = conn.execute(statement).scalar_one()
     logger.debug("router=%s id=%d upserted as node %d of %s", name, router_id, node_id, source)
     return router_id
+
+
+def adopt_router(conn: sa.Connection, router_id: int, *, source: str, node_id: int) -> None:
+    """Make the inventory's router `router_id` the router of node `node_id` of `source`.
+
+    The same device listed by both is one router: the row keeps its id, and so the secrets,
+    sessions and queues stored under it with their history. upsert_node_router, by node id,
+    then gives it the node's name and address. Only a router no node has can be adopted.
+    """
+    if source not in ROUTER_SOURCES:
+        raise ValueError(f"router source {source!r} is not one of {', '.join(ROUTER_SOURCES)}")
+
+    result = conn.execute(
+        routers.update()
+        .where(
+            routers.c.id == router_id,
+            routers.c.source == "inventory",
+            routers.c.node_id.is_(None),
+        )
+        .values(source=source, node_id=node_id)
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"router id {router_id} is no inventory router without a node")
+    logger.debug("router id=%d adopted as node %d of %s", router_id, node_id, source)
+
+
+@dataclass(frozen=True)
+class NodeRouter:
+    """A live router a node names, as a poll must find it.
+
+    NodeRouter(name="NODO NORTE", host="192.0.2.20", port=8728, node_id=4)
+    """
+
+    name: str
+    host: str
+    port: int
+    node_id: int
+
+
+def node_routers(conn: sa.Connection) -> list[NodeRouter]:
+    """The live routers of nodes, by name: what `sync mikrotik` polls without an inventory,
+    and the names an inventory must not take for other devices."""
+    columns = (routers.c.name, routers.c.host, routers.c.port, routers.c.node_id)
+    query = (
+        sa.select(*columns)
+        .where(routers.c.node_id.is_not(None), routers.c.removed_at.is_(None))
+        .order_by(routers.c.name)
+    )
+    return [NodeRouter(*row) for row in conn.execute(query)]
 
 
 def _dialect_insert(conn: sa.Connection) -> postgresql.Insert | sqlite.Insert:

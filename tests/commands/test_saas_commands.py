@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -22,7 +23,7 @@ from emerald_cli.engine.database import open_store
 from emerald_cli.lab.billing import Billing, build_billing
 from emerald_cli.lab.dataset import build_fleet
 from emerald_cli.lab.ispcube import ISPCubeLab
-from emerald_cli.lab.routeros.server import RouterLab
+from emerald_cli.lab.routeros.server import RouterLab, write_inventory
 from emerald_cli.lab.smartolt import SmartOLTLab
 from emerald_cli.store import database as store_database
 from emerald_cli.store import lock, runs, schema
@@ -210,7 +211,12 @@ def test_a_node_deleted_in_ispcube_is_no_longer_polled(labs: Labs, database_url:
 
     assert polled(before) == [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
     nodes = {t["name"]: t for t in json.loads(removed.stdout)["targets"]}["nodes"]
-    assert nodes["detail"]["routers"] == {"from_nodes": 2, "renamed": 0, "removed": 1}
+    assert nodes["detail"]["routers"] == {
+        "from_nodes": 2,
+        "adopted": 0,
+        "renamed": 0,
+        "removed": 1,
+    }
     assert polled(after) == [("router-000", "ok"), ("router-001", "ok")]
     # What was read from the gone router is no longer current; it is again once polled.
     listed = {router.name: len(router.secrets) for router in labs.routers.fleet.routers}
@@ -232,6 +238,107 @@ def current_secrets(database_url: str) -> dict[str, int]:
         ).all()
     engine.dispose()
     return dict(counted)
+
+
+def stored_routers(database_url: str) -> list[tuple[Any, ...]]:
+    """Every router as (id, name, host, port, source, node_id), in name order."""
+    routers = schema.routers
+    columns = ("id", "name", "host", "port", "source", "node_id")
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*(routers.c[c] for c in columns)).order_by("name")).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def first_sightings(database_url: str) -> dict[int, dict[str, Any]]:
+    """Each router's live secrets with when each was first seen, by router id."""
+    secrets = schema.ppp_secrets
+    columns = (secrets.c.router_id, secrets.c.name, secrets.c.first_seen_at)
+    engine = open_store(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).where(secrets.c.removed_at.is_(None))).all()
+    engine.dispose()
+    sightings: dict[int, dict[str, Any]] = {}
+    for router_id, name, first_seen_at in rows:
+        sightings.setdefault(router_id, {})[name] = first_seen_at
+    return sightings
+
+
+EVERY_ROUTER_OK = [("router-000", "ok"), ("router-001", "ok"), ("router-002", "ok")]
+
+
+def test_routers_polled_from_the_inventory_before_ispcube_are_stored_once(
+    labs: Labs, database_url: str, tmp_path: Path
+):
+    """As the README goes: `sync mikrotik --inventory lab-inventory.toml`, then `sync all`.
+    ISPCube's nodes name the same routers at the same addresses, and adopt them."""
+    endpoints = labs.routers.endpoints()
+    inventory = write_inventory(
+        tmp_path / "lab-inventory.toml", endpoints, username=labs.routers.username
+    )
+    from_file = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+    before, sightings = stored_routers(database_url), first_sightings(database_url)
+    everything = invoke(database_url, "sync", "all", "--json")
+    again = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+
+    assert polled(from_file) == EVERY_ROUTER_OK
+    assert [router[1:] for router in before] == [
+        (endpoint.name, endpoint.host, endpoint.port, "inventory", None) for endpoint in endpoints
+    ]
+    assert everything.exit_code == 0, everything.stderr
+    ispcube_run, mikrotik_run, _ = json.loads(everything.stdout)["runs"]
+    nodes = {t["name"]: t for t in ispcube_run["targets"]}["nodes"]
+    adopted = {"from_nodes": 3, "adopted": 3, "renamed": 0, "removed": 0}
+    assert nodes["detail"]["routers"] == adopted
+    assert sorted((t["name"], t["status"]) for t in mikrotik_run["targets"]) == EVERY_ROUTER_OK
+    assert polled(again) == EVERY_ROUTER_OK
+    assert stored_routers(database_url) == [
+        (*router[:4], "ispcube", node_id)
+        for router, node_id in zip(before, (1, 2, 3), strict=True)
+    ]
+    assert first_sightings(database_url) == sightings  # each secret once, its history kept
+
+
+def test_an_inventory_never_takes_over_a_node_router_at_another_address(
+    labs: Labs, database_url: str, tmp_path: Path
+):
+    """ISPCube first, then an inventory whose router-001 is router-002's address: that router
+    is not polled and nothing is written for it, so the node's router keeps its address and
+    `sync mikrotik` without --inventory polls the right device."""
+    invoke(database_url, "sync", "ispcube")
+    endpoints = {endpoint.name: endpoint for endpoint in labs.routers.endpoints()}
+    elsewhere = dataclasses.replace(endpoints["router-002"], name="router-001")
+    inventory = write_inventory(
+        tmp_path / "routers.toml",
+        [endpoints["router-000"], elsewhere],
+        username=labs.routers.username,
+    )
+    before = stored_routers(database_url)
+
+    mixed = invoke(database_url, "sync", "mikrotik", "--inventory", str(inventory), "--json")
+    after_mixed = stored_routers(database_url), first_sightings(database_url)
+    from_nodes = invoke(database_url, "sync", "mikrotik", "--json")
+
+    assert mixed.exit_code == 3, mixed.stderr
+    targets = json.loads(mixed.stdout)["targets"]
+    assert [(t["name"], t["status"], t["attempts"]) for t in targets] == [
+        ("router-000", "ok", 1),
+        ("router-001", "data_error", 0),
+    ]
+    assert targets[1]["error"] == (
+        f"router-001 is 127.0.0.1:{elsewhere.port} in the inventory but "
+        f"127.0.0.1:{endpoints['router-001'].port} as the router of ISPCube node 2: not "
+        "polled, not to mix two devices; rename the router in the inventory file, or correct "
+        "node 2 in ISPCube"
+    )
+    [router_000, router_001, router_002] = before
+    assert after_mixed == (before, {router_000[0]: after_mixed[1][router_000[0]]})
+    assert polled(from_nodes) == EVERY_ROUTER_OK
+    lab_secrets = {router.name: router.secrets for router in labs.routers.fleet.routers}
+    stored_secrets = first_sightings(database_url)
+    for router_id, name, *_ in (router_000, router_001, router_002):
+        assert sorted(stored_secrets[router_id]) == sorted(s["name"] for s in lab_secrets[name])
 
 
 def test_sync_all_runs_the_three_sources(labs, database_url: str):

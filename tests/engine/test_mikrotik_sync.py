@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from emerald_cli.engine.mikrotik import sync_mikrotik
 from emerald_cli.errors import DatabaseError
 from emerald_cli.sources.mikrotik.durations import seconds
+from emerald_cli.store import schema
+from emerald_cli.store.routers import upsert_node_router
 from tests.engine.conftest import LabWorld, statuses, stored
 
 SECRET_COLUMNS = {
@@ -293,6 +295,58 @@ def test_run_history_records_every_router(world: LabWorld, engine: sa.Engine):
         ("router-002", "unreachable"),
     ]
     assert "cannot connect to 127.0.0.1" in targets[2].error
+
+
+def test_a_router_named_like_a_node_router_elsewhere_is_not_polled(
+    world: LabWorld, engine: sa.Engine, caplog: pytest.LogCaptureFixture
+):
+    """It would move the node's router to another device; one at the node router's own
+    address is that device, and is polled."""
+    first = world.lab.endpoint("router-000")
+    moved = world.lab.endpoint("router-001")
+    with engine.begin() as conn:
+        same = node_router(conn, 1, "router-000", first.host, first.port)
+        node = node_router(conn, 2, "router-001", "192.0.2.7", 8728)
+
+    run = sync_mikrotik(engine, world.targets(), workers=2)
+
+    assert statuses(run.report) == {
+        "router-000": "ok",
+        "router-001": "data_error",
+        "router-002": "ok",
+    }
+    refused = {t.name: t for t in run.report.targets}["router-001"]
+    error = (
+        f"router-001 is 127.0.0.1:{moved.port} in the inventory but 192.0.2.7:8728 as the "
+        "router of ISPCube node 2: not polled, not to mix two devices; rename the router in "
+        "the inventory file, or correct node 2 in ISPCube"
+    )
+    assert (refused.error, refused.attempts, refused.counts.inserted) == (error, 0, 0)
+    assert world.lab.stats("router-001").connections == 0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"router=router-001 status=data_error {error}"
+    ]
+    with engine.connect() as conn:
+        columns = ("id", "name", "host", "port", "source", "node_id")
+        query = sa.select(*(schema.routers.c[column] for column in columns)).order_by("id")
+        rows = [tuple(row) for row in conn.execute(query)]
+        recorded = conn.execute(sa.text("SELECT status, error FROM sync_targets")).all()
+    assert rows[:2] == [
+        (same, "router-000", first.host, first.port, "ispcube", 1),
+        (node, "router-001", "192.0.2.7", 8728, "ispcube", 2),
+    ]
+    assert [row[1:] for row in rows[2:]] == [
+        ("router-002", "127.0.0.1", world.lab.endpoint("router-002").port, "inventory", None)
+    ]
+    assert stored(engine, "ppp_secrets", "router-001") == {}
+    assert ("data_error", error) in [tuple(row) for row in recorded]
+
+
+def node_router(conn: sa.Connection, node_id: int, name: str, host: str, port: int) -> int:
+    now = datetime.now(UTC)
+    return upsert_node_router(
+        conn, source="ispcube", node_id=node_id, name=name, host=host, port=port, now=now
+    )
 
 
 # The cases below were reported against other RouterOS clients in public issue threads.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -266,7 +267,7 @@ def test_a_renamed_node_renames_its_router(engine, ispcube: ISPCubeLab, billing:
     run = sync_ispcube(engine, ispcube_account(ispcube))
 
     assert routers_of(engine) == [(first[0], "NODO RENOMBRADO", "ispcube", 1, True), second, *rest]
-    assert router_detail(run) == {"from_nodes": 4, "renamed": 1, "removed": 0}
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 0, "renamed": 1, "removed": 0}
 
 
 def test_two_nodes_can_swap_names(engine, ispcube: ISPCubeLab, billing: Billing):
@@ -281,7 +282,7 @@ def test_two_nodes_can_swap_names(engine, ispcube: ISPCubeLab, billing: Billing)
         (second[0], "router-000", "ispcube", 2, True),
         *rest,
     ]
-    assert router_detail(run) == {"from_nodes": 4, "renamed": 2, "removed": 0}
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 0, "renamed": 2, "removed": 0}
 
 
 def test_a_node_named_like_another_router_leaves_that_router_alone(
@@ -307,12 +308,82 @@ def test_a_node_named_like_another_router_leaves_that_router_alone(
         (core, "core-1", "inventory", None, True),
     ]
     assert made == ["router-gone-902", "ispcube", 902, True]
-    assert router_detail(run) == {"from_nodes": 4, "renamed": 1, "removed": 1}
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 0, "renamed": 1, "removed": 1}
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"node=1 name 'core-1' is router id={core}'s already: its router is named 'core-1-1'",
         f"node=902 name 'router-gone' is router id={gone[0]}'s already: "
         "its router is named 'router-gone-902'",
     ]
+
+
+def test_a_node_adopts_the_inventory_router_at_its_address(
+    engine, ispcube: ISPCubeLab, billing: Billing, caplog: pytest.LogCaptureFixture
+):
+    """The same device is one router: the inventory's row becomes the node's, keeping its id
+    and so its rows, named after the node unless another router has that name."""
+    for offset, router in enumerate(billing.fleet.routers):
+        billing.set_node_endpoint(router.name, "192.0.2.1", 18728 + offset)
+    with engine.begin() as conn:
+        same = upsert_router(conn, name="router-000", host="192.0.2.1", port=18728)
+        other = upsert_router(conn, name="core-b", host="192.0.2.1", port=18729)
+        elsewhere = upsert_router(conn, name="router-002", host="192.0.2.9", port=18730)
+        taken = upsert_router(conn, name="core-c", host="192.0.2.1", port=18730)
+    caplog.set_level(logging.INFO, logger="emerald_cli.engine.ispcube")
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    *kept, (_new_id, *made) = routers_of(engine)
+    assert kept == [
+        (same, "router-000", "ispcube", 1, True),
+        (other, "router-001", "ispcube", 2, True),
+        (elsewhere, "router-002", "inventory", None, True),
+        (taken, "router-002-3", "ispcube", 3, True),
+    ]
+    assert made == ["router-gone", "ispcube", GONE_NODE_ID, True]
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 3, "renamed": 2, "removed": 0}
+    logged = [r.getMessage() for r in caplog.records if r.name == "emerald_cli.engine.ispcube"]
+    assert logged == [
+        f"node=1 router=router-000 id={same} at 192.0.2.1:18728 adopted from the inventory, "
+        "with its history",
+        f"node=2 router=core-b id={other} at 192.0.2.1:18729 adopted from the inventory, "
+        "with its history",
+        f"node=3 router=core-c id={taken} at 192.0.2.1:18730 adopted from the inventory, "
+        "with its history",
+        f"node=3 name 'router-002' is router id={elsewhere}'s already: its router is named "
+        "'router-002-3'",
+    ]
+
+
+def test_of_nodes_at_one_address_the_one_with_the_routers_name_adopts_it(
+    engine, ispcube: ISPCubeLab
+):
+    """In this lab every node but the gone one is at 127.0.0.1:8728."""
+    with engine.begin() as conn:
+        core = upsert_router(conn, name="router-001", host="127.0.0.1", port=8728)
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    [adopted, *made] = routers_of(engine)
+    assert adopted == (core, "router-001", "ispcube", 2, True)
+    assert [row[1:] for row in made] == [
+        ("router-000", "ispcube", 1, True),
+        ("router-002", "ispcube", 3, True),
+        ("router-gone", "ispcube", GONE_NODE_ID, True),
+    ]
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 1, "renamed": 0, "removed": 0}
+
+
+def test_a_node_with_a_router_of_its_own_adopts_none(engine, ispcube: ISPCubeLab):
+    """An inventory router added later at a node's address is left to the inventory."""
+    sync_ispcube(engine, ispcube_account(ispcube))
+    before = routers_of(engine)
+    with engine.begin() as conn:
+        core = upsert_router(conn, name="core-1", host="127.0.0.1", port=8728)
+
+    run = sync_ispcube(engine, ispcube_account(ispcube))
+
+    assert routers_of(engine) == [*before, (core, "core-1", "inventory", None, True)]
+    assert router_detail(run) == {"from_nodes": 4, "adopted": 0, "renamed": 0, "removed": 0}
 
 
 def test_a_node_deleted_or_left_without_ip_loses_its_router_until_it_is_back(
@@ -335,10 +406,10 @@ def test_a_node_deleted_or_left_without_ip_loses_its_router_until_it_is_back(
         (third[0], "router-002", "ispcube", 3, False),
         gone,
     ]
-    assert router_detail(removed) == {"from_nodes": 2, "renamed": 0, "removed": 2}
+    assert router_detail(removed) == {"from_nodes": 2, "adopted": 0, "renamed": 0, "removed": 2}
     assert sorted(table(engine, "nodes", "node_id")) == [1, 2, 3, 900, 901]
     assert routers_of(engine) == [first, second, third, gone]
-    assert router_detail(back) == {"from_nodes": 4, "renamed": 0, "removed": 0}
+    assert router_detail(back) == {"from_nodes": 4, "adopted": 0, "renamed": 0, "removed": 0}
 
 
 def test_second_ispcube_run_reports_exactly_the_changes(engine, ispcube, billing: Billing):

@@ -1,5 +1,5 @@
-"""upsert_router, upsert_node_router and mark_router_polled: one row per router, updated in
-place, found by its name or, for a node's router, by the node id."""
+"""upsert_router, upsert_node_router, adopt_router and mark_router_polled: one row per router,
+updated in place, found by its name or, for a node's router, by the node id."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from emerald_cli.store import snapshot
-from emerald_cli.store.routers import mark_router_polled, upsert_node_router, upsert_router
+from emerald_cli.store.routers import (
+    NodeRouter,
+    adopt_router,
+    mark_router_polled,
+    node_routers,
+    upsert_node_router,
+    upsert_router,
+)
 from emerald_cli.store.schema import ppp_secrets, routers
 from emerald_cli.store.snapshot import write_snapshot
 
@@ -110,6 +117,61 @@ def test_a_poll_keeps_who_listed_the_router(engine: sa.Engine) -> None:
     assert rows == {"nodo-7": ("ispcube", 7), "core-1": ("inventory", None)}
 
 
+def test_an_adopted_router_keeps_its_id_and_rows_as_the_nodes(engine: sa.Engine) -> None:
+    """The node's name and address come from upsert_node_router, found by the adopted node id."""
+    with engine.begin() as conn:
+        router_id = router_with_a_secret(conn, "core-7", "10.0.7.1")
+    [created] = router_rows(engine)
+    with engine.begin() as conn:
+        adopt_router(conn, router_id, source="ispcube", node_id=7)
+        adopted = node_router(conn, "nodo-7", now=T1)
+
+    assert adopted == router_id
+    changed = {"name": "nodo-7", "source": "ispcube", "node_id": 7, "last_seen_at": T1}
+    assert router_rows(engine) == [{**created, **changed}]
+    with engine.connect() as conn:
+        secrets = conn.execute(sa.select(ppp_secrets.c.router_id, ppp_secrets.c.name)).all()
+    assert [tuple(row) for row in secrets] == [(router_id, "ana")]
+
+
+def router_with_a_secret(conn: sa.Connection, name: str, host: str) -> int:
+    """An inventory router first seen at T0, holding the secret `ana`."""
+    router_id = upsert_router(conn, name=name, host=host, port=8728, now=T0)
+    key = ("router_id", "name")
+    write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "ana"}], T0)
+    return router_id
+
+
+def test_only_an_inventory_router_without_a_node_is_adopted(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        node = node_router(conn, "nodo-7")
+        core = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+
+    for router_id in (node, 999):
+        refused = f"router id {router_id} is no inventory router without a node"
+        with pytest.raises(ValueError, match=refused), engine.begin() as conn:
+            adopt_router(conn, router_id, source="ispcube", node_id=8)
+    with pytest.raises(ValueError, match="router source 'smartolt'"), engine.begin() as conn:
+        adopt_router(conn, core, source="smartolt", node_id=8)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        adopt_router(conn, core, source="ispcube", node_id=7)  # node 7 has its router
+
+    rows = {row["name"]: (row["id"], row["source"], row["node_id"]) for row in router_rows(engine)}
+    assert rows == {"nodo-7": (node, "ispcube", 7), "core-1": (core, "inventory", None)}
+
+
+def test_node_routers_are_the_live_routers_of_nodes(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        node_router(conn, "nodo-7")
+        upsert_node_router(
+            conn, source="ispcube", node_id=8, name="nodo-8", host="h8", port=1, now=T0
+        )
+        upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
+        conn.execute(routers.update().where(routers.c.node_id == 8).values(removed_at=T1))
+
+        assert node_routers(conn) == [NodeRouter("nodo-7", "10.0.7.1", 8728, 7)]
+
+
 def test_unknown_fields_and_sources_are_refused(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         with pytest.raises(ValueError, match="no settable column"):
@@ -145,9 +207,7 @@ def test_mark_router_polled_on_an_unknown_router_fails(engine: sa.Engine) -> Non
 
 def test_deleting_a_router_deletes_its_rows(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        router_id = upsert_router(conn, name="core-1", host="10.0.0.1", port=8728, now=T0)
-        key = ("router_id", "name")
-        write_snapshot(conn, ppp_secrets, {"router_id": router_id}, key, [{"name": "a"}], T0)
+        router_with_a_secret(conn, "core-1", "10.0.0.1")
 
     with engine.begin() as conn:
         conn.execute(routers.delete())
