@@ -199,7 +199,11 @@ class SyncRun:
         return self
 
     def record(self, target: TargetReport) -> None:
-        """Store the target, then count it: a record cut short (Ctrl-C) counts nowhere."""
+        """Store the target, then count it: a record cut short (Ctrl-C) counts nowhere.
+
+        Its error is masked first: `runs show` and --json print what the history holds."""
+        if target.error:
+            target.error = REDACTOR.scrub(target.error)
         if self.report.run_id is None:
             self.report.targets.append(target)
             return
@@ -230,7 +234,8 @@ class SyncRun:
         else:
             interrupted = isinstance(error, KeyboardInterrupt)
             self.report.status = "interrupted" if interrupted else "failed"
-            self.report.error = "stopped by Ctrl-C or SIGTERM" if interrupted else str(error)
+            stopped = "stopped by Ctrl-C or SIGTERM"
+            self.report.error = stopped if interrupted else REDACTOR.scrub(str(error))
             self.report.finished_at = datetime.now(UTC)
             # The caller gets no return value now, yet may report the run (`sync all` does).
             error.run_report = self.report  # type: ignore[union-attr]
