@@ -135,7 +135,12 @@ class JsonTransport:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
     ) -> Any:
-        """The decoded JSON of a 2xx answer to `method path`, after the retries that can help."""
+        """The decoded JSON of a 2xx answer to `method path`, after the retries that can help.
+
+        A service that still did not answer (no connection, a timeout, a connection dropped
+        mid-answer) once the retries are spent stops the run's calls to it: every later call
+        would most likely wait out the same retries, holding the run and its lock for nothing.
+        """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.policy.retries + 1),
             retry=tenacity.retry_if_exception(_is_retryable),
@@ -143,7 +148,11 @@ class JsonTransport:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        return retrying(self._attempt, method, path, params, headers, json_body)
+        try:
+            return retrying(self._attempt, method, path, params, headers, json_body)
+        except (Unreachable, Timeout) as error:
+            error.stops_source = True
+            raise
 
     def _attempt(
         self,

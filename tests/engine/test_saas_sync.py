@@ -35,6 +35,8 @@ SNAPSHOTS = [name for names in STREAM_TABLES.values() for name in names]
 POSITION = ("olt_id", "board", "port", "onu")
 HOURLY_RUNS_A_MONTH = 24 * 30
 ISPCUBE_MONTHLY_REQUESTS_PER_CONNECTION = 2.5
+UNANSWERED = ("unreachable", "timeout")
+"""The statuses of a service that did not answer: the run stops calling it."""
 
 
 @pytest.fixture
@@ -487,12 +489,16 @@ def test_a_failing_stream_keeps_its_stored_rows(
 
     run = sync_ispcube(engine, ispcube_account(ispcube))
 
+    # A service that did not answer after the retries is not asked for the streams after it.
+    unanswered = status in UNANSWERED
     assert statuses(run.report) == {
         "plans": "ok",
         "nodes": "ok",
         "customers": status,
-        "connections": "ok",
+        "connections": status if unanswered else "ok",
     }
+    connections = {t.name: t for t in run.report.targets}["connections"]
+    assert (connections.error or "").startswith("not called: ") == unanswered
     assert run.report.status == "partial"
     assert table(engine, "customers", "customer_id") == before
     assert table(engine, "plans", "plan_id")[billing.plans[0]["id"]]["name"] == "ARRIVES"
@@ -816,16 +822,17 @@ def test_a_failing_smartolt_stream_keeps_its_stored_rows(
     run = sync_smartolt(engine, smartolt_account(smartolt))
 
     failed = {"onus": "onus", "signals": "onu_signals"}[endpoint]
-    assert statuses(run.report) == {
-        "olts": "ok",
-        "onus": "ok",
-        "onu_statuses": "ok",
-        "onu_signals": "ok",
-        failed: status,
-    }
+    expected = {"olts": "ok", "onus": "ok", "onu_statuses": "ok", "onu_signals": "ok"}
+    names = list(expected)
+    # A service that did not answer after the retries is not asked for the streams after it.
+    after = names[names.index(failed) + 1 :] if status in UNANSWERED else []
+    assert statuses(run.report) == {**expected, failed: status, **dict.fromkeys(after, status)}
     assert run.report.status == "partial"
     assert by_position(engine, failed) == before[failed]
-    if failed == "onus":
+    if after:
+        assert by_position(engine, "onu_signals") == before["onu_signals"]
+        assert readings_count(engine) == readings
+    elif failed == "onus":
         assert by_position(engine, "onu_signals")[position_of(onu)]["signal_1490"] == Decimal(
             "-26.50"
         )
@@ -833,6 +840,27 @@ def test_a_failing_smartolt_stream_keeps_its_stored_rows(
     else:
         assert by_position(engine, "onus")[position_of(onu)]["name"] == "RENAMED"
         assert readings_count(engine) == readings
+
+
+def test_a_smartolt_that_does_not_answer_is_waited_out_once_per_run(engine, smartolt: SmartOLTLab):
+    """Not once per stream: four streams each waiting out their retries would hold the run
+    and its lock four times as long."""
+    sync_smartolt(engine, smartolt_account(smartolt))
+    before = by_position(engine, "onus")
+    for endpoint in ("olts", "onus", "statuses", "signals"):
+        smartolt.fault(endpoint, "hang")
+    smartolt.reset_counts()
+
+    run = sync_smartolt(engine, smartolt_account(smartolt, retries=1))
+
+    assert set(statuses(run.report).values()) == {"timeout"}
+    assert [t.name for t in run.report.targets if (t.error or "").startswith("not called")] == [
+        "onus",
+        "onu_statuses",
+        "onu_signals",
+    ]
+    assert sum(smartolt.requests.values()) == 2
+    assert by_position(engine, "onus") == before
 
 
 def test_wrong_smartolt_token_fails_every_stream_and_keeps_the_data(engine, smartolt: SmartOLTLab):
