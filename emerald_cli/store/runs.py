@@ -160,11 +160,25 @@ def heartbeat_run(engine: sa.Engine, run_id: int) -> bool:
 
 
 def mark_run_interrupted(conn: sa.Connection, run_id: int, reason: str, now: datetime) -> bool:
-    """End a run that stopped without closing itself; False if it was not running."""
+    """End a run that stopped without closing itself; False if it was not running.
+
+    Its totals are those of the targets it recorded before it stopped: their rows were
+    written, so `runs` must count them as a run that closed itself would have."""
+    changes = ("inserted", "updated", "unchanged", "removed")
+    totals = conn.execute(
+        sa.select(
+            *(sa.func.coalesce(sa.func.sum(sync_targets.c[name]), 0) for name in changes)
+        ).where(sync_targets.c.run_id == run_id)
+    ).one()
     result = conn.execute(
         sync_runs.update()
         .where(sync_runs.c.id == run_id, sync_runs.c.status == "running")
-        .values(status="interrupted", finished_at=now, error=reason)
+        .values(
+            status="interrupted",
+            finished_at=now,
+            error=reason,
+            **dict(zip(changes, totals, strict=True)),
+        )
     )
     return result.rowcount == 1
 

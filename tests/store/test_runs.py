@@ -178,6 +178,26 @@ def test_runs_with_an_old_heartbeat_are_marked_interrupted(engine: sa.Engine) ->
     }
 
 
+def test_a_run_marked_interrupted_totals_the_targets_it_recorded(engine: sa.Engine) -> None:
+    """Their rows were written before the run's process died."""
+    stale = start_run(engine, "ispcube", "cli")
+    for name, inserted, updated in (("plans", 4, 1), ("nodes", 0, 5)):
+        counts = ChangeCounts(inserted=inserted, updated=updated, unchanged=2)
+        record_target(engine, stale, TargetRecord(name, "stream", "ok", counts=counts))
+    with engine.begin() as conn:
+        conn.execute(
+            sync_runs.update()
+            .where(sync_runs.c.id == stale)
+            .values(heartbeat_at=datetime(2024, 12, 3, 9, 0, 0, tzinfo=UTC))
+        )
+
+    assert interrupt_stale_runs(engine, stale_after_s=300) == [stale]
+
+    [run] = list_runs(engine)
+    totals = {name: run[name] for name in ("inserted", "updated", "unchanged", "removed")}
+    assert totals == {"inserted": 4, "updated": 6, "unchanged": 4, "removed": 0}
+
+
 def test_finishing_a_run_twice_keeps_the_last_word(engine: sa.Engine) -> None:
     run_id = start_run(engine, "mikrotik", "cli")
     finish_run(engine, run_id, "interrupted", ChangeCounts())
