@@ -103,21 +103,31 @@ def _print_tables(
         login_rows = [{"setting": key, "value": value} for key, value in node_login.items()]
         _print_table(NODE_LOGIN, login_rows)
     for name, values in accounts.items():
-        _print_table(name, [{"setting": key, "value": value} for key, value in values.items()])
+        origins = values.get("origins", {})
+        shown = [
+            {"setting": key, "value": f"{value} ({origins[key]})" if key in origins else value}
+            for key, value in values.items()
+            if key != "origins"
+        ]
+        _print_table(name, shown)
 
 
 def _error_row(name: str, error: ConfigError, unusable: list[str]) -> dict[str, Any]:
     """What is shown in place of settings that failed. A source left unconfigured is only
-    noted; one configured wrongly is also counted, and makes `config show` exit 2."""
-    if not isinstance(error, NotConfigured):
-        unusable.append(name)
+    noted, as not_configured; one configured wrongly is an error, and makes `config show`
+    exit 2."""
+    if isinstance(error, NotConfigured):
+        return {"not_configured": str(error)}
+
+    unusable.append(name)
     return {"error": str(error)}
 
 
 def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]]:
-    """Each API account's settings with their origin; secrets masked, gaps explained. Each is
-    checked against its own section of the config file, so a mistake in one section is shown
-    there and not under the other source too."""
+    """Each API account's settings, with where the account's own settings came from under
+    "origins" (a script reads the values as they are); secrets masked, gaps explained. Each
+    is checked against its own section of the config file, so a mistake in one section is
+    shown there and not under the other source too."""
     shown: dict[str, dict[str, Any]] = {}
     loaders = (
         ("ispcube", ispcube_account, ISPCUBE_SETTINGS),
@@ -129,11 +139,10 @@ def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]
         except ConfigError as error:
             shown[name] = _error_row(name, error, unusable)
             continue
-        values: dict[str, Any] = {}
-        for field, (_variable, _key, secret) in settings.items():
-            origin = account.origins[field]
-            value = "********" if secret else getattr(account, field)
-            values[field] = f"{value} ({origin})"
+        values: dict[str, Any] = {
+            field: "********" if secret else getattr(account, field)
+            for field, (_variable, _key, secret) in settings.items()
+        }
         values.update(page_size=account.page_size, time_zone=account.zone, timeout=account.timeout)
         values["retries"] = account.retries
         if isinstance(account, SmartOLTAccount):
@@ -145,6 +154,7 @@ def _accounts(config_path: Any, unusable: list[str]) -> dict[str, dict[str, Any]
             )
         else:
             values["max_customers"] = account.max_customers
+        values["origins"] = {field: account.origins[field] for field in settings}
         shown[name] = values
     return shown
 

@@ -632,9 +632,9 @@ def test_config_show_gives_the_login_ispcube_nodes_get(labs: Labs, monkeypatch):
     assert login["username"] == labs.routers.username
     assert login["password"] == "******** (env EMERALD_ROUTER_PASSWORD)"
     assert labs.routers.password not in shown.stdout
-    assert (
-        "no router credentials for the ISPCube nodes"
-        in json.loads(missing.stdout)["node_login"]["error"]
+    assert missing.exit_code == 0
+    assert json.loads(missing.stdout)["node_login"]["not_configured"].startswith(
+        "no router credentials for the ISPCube nodes: set EMERALD_ROUTER_USERNAME"
     )
 
 
@@ -653,7 +653,8 @@ def test_secret_from_a_file_and_never_shown(labs, database_url, monkeypatch, tmp
         for value in (API_KEY, PASSWORD, TOKEN):
             assert value not in text
     accounts = json.loads(shown.stdout)["accounts"]
-    assert accounts["ispcube"]["api_key"] == f"******** (file {secret})"
+    assert accounts["ispcube"]["api_key"] == "********"
+    assert accounts["ispcube"]["origins"]["api_key"] == f"file {secret}"
 
 
 def test_wrong_ispcube_password_exits_one_saying_why(labs, database_url, monkeypatch):
@@ -795,7 +796,9 @@ def test_config_show_blames_a_sections_mistake_on_that_section_only(
     ispcube = invoke(database_url, "sync", "ispcube")
 
     accounts = json.loads(shown.stdout)["accounts"]
-    assert accounts["ispcube"]["url"] == f"{labs.ispcube.url} (env EMERALD_ISPCUBE_URL)"
+    assert accounts["ispcube"]["url"] == labs.ispcube.url
+    assert accounts["ispcube"]["origins"]["url"] == "env EMERALD_ISPCUBE_URL"
+    assert f"{labs.ispcube.url} (env EMERALD_ISPCUBE_URL)" in table.stdout
     unknown = (
         f"{config}: [smartolt]: unknown key 'calls_per_sec': allowed: url, token, page_size, "
         "full_export, calls_per_second, calls_per_hour, full_exports_per_hour, time_zone, "
@@ -821,7 +824,7 @@ def test_config_show_of_a_source_left_unconfigured_exits_zero(labs: Labs, monkey
 
     assert (unused.exit_code, unused.stderr) == (0, "")
     assert json.loads(unused.stdout)["accounts"]["smartolt"] == {
-        "error": "smartolt is not configured: set EMERALD_SMARTOLT_URL (or "
+        "not_configured": "smartolt is not configured: set EMERALD_SMARTOLT_URL (or "
         "EMERALD_SMARTOLT_URL_FILE)"
     }
     assert half_done.exit_code == 2
