@@ -45,6 +45,8 @@ def open_store(url: str, schema: str = "apply") -> sa.Engine:
         if schema != "ignore":
             ensure_schema(engine, apply=schema == "apply")
     except DatabaseUnavailable as error:
+        if error.misconfigured:
+            raise ConfigError(str(error)) from None
         raise DatabaseError(
             f"{error}; check that the database is running and the URL is right"
         ) from None

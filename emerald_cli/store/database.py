@@ -74,6 +74,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
             raise DatabaseUnavailable(
                 redacted_url(url),
                 f"the folder {folder} does not exist: create it, or fix the path in the URL",
+                misconfigured=True,
             )
 
     engine = sa.create_engine(url)
@@ -182,6 +183,12 @@ def connect(engine: sa.Engine) -> sa.Connection:
         lines = str(getattr(error, "orig", error)).strip().splitlines()
         reason = lines[0] if lines else type(error).__name__
         logger.debug("cannot connect to %s: %s", redacted_url(engine), reason)
+        name = engine.url.database
+        if engine.dialect.name == "postgresql" and f'database "{name}" does not exist' in reason:
+            fix = f"create it (createdb {name}), or fix the database name in the URL"
+            raise DatabaseUnavailable(
+                redacted_url(engine), f'database "{name}" does not exist: {fix}', True
+            ) from error
         raise DatabaseUnavailable(redacted_url(engine), reason) from error
 
 

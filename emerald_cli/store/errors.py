@@ -19,17 +19,23 @@ class StoreError(DatabaseError):
 
 
 class DatabaseUnavailable(StoreError):
-    """The database cannot be reached at all (refused, unknown host, unwritable file)."""
+    """The database cannot be reached at all (refused, unknown host, unwritable file).
+
+    `misconfigured` when the URL itself is wrong (a database or a folder that does not
+    exist): the reason then says what to fix, and waiting for the database cannot help.
+    """
 
     retryable = True
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, misconfigured: bool = False) -> None:
         super().__init__(f"cannot connect to the database {url}: {reason}")
         self.url = url
         self.reason = reason
+        self.misconfigured = misconfigured
+        self.retryable = not misconfigured
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.url, self.reason))
+        return (type(self), (self.url, self.reason, self.misconfigured))
 
 
 class SchemaOutdated(StoreError):

@@ -21,6 +21,7 @@ HEARTBEAT = datetime(2024, 12, 3, 10, 4, 13, tzinfo=UTC)
 ERRORS = [
     StoreError("the lock kept changing hands"),
     DatabaseUnavailable("postgresql+psycopg://emerald:***@db:5432/erp", "Connection refused"),
+    DatabaseUnavailable("sqlite:///typo/x.db", "the folder typo does not exist", True),
     SchemaOutdated(None, ["0001"]),
     SchemaOutdated("0001", ["0002", "0003"]),
     SchemaNewer("0009"),
@@ -58,7 +59,8 @@ def test_schema_outdated_says_what_to_run() -> None:
     )
 
 
-def test_database_unavailable_is_worth_retrying_and_schema_errors_are_not() -> None:
+def test_an_unavailable_database_is_worth_retrying_a_wrong_url_and_schema_errors_not() -> None:
     assert DatabaseUnavailable("sqlite:///x.db", "disk I/O error").retryable is True
+    assert DatabaseUnavailable("sqlite:///typo/x.db", "no folder", True).retryable is False
     assert SchemaOutdated(None, ["0001"]).retryable is False
     assert SchemaNewer("0009").retryable is False
