@@ -323,9 +323,9 @@ def test_a_listing_that_never_ends_is_cut_at_max_pages(
 
     assert client.max_pages == 11
     assert str(caught.value) == (
-        "ISPCube kept sending pages at /customers/customers_list past 11 pages of 50: the "
-        "listing never ends; if the tenant really has more than 500 rows, raise [ispcube] "
-        "max_customers, else report it to ISPCube"
+        "ISPCube sent 11 full pages of 50 at /customers/customers_list and no end to the "
+        "listing; if the tenant really has more than 500 rows, raise [ispcube] max_customers, "
+        "else report it to ISPCube"
     )
     assert ispcube_lab.request_count("customers") == 11
 

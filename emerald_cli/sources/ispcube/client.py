@@ -193,8 +193,8 @@ class ISPCubeClient:
             previous = page
 
         raise ApiError(
-            f"{VENDOR} kept sending pages at {path} past {self.max_pages} pages of "
-            f"{self.page_size}: the listing never ends; if the tenant really has more than "
+            f"{VENDOR} sent {self.max_pages} full pages of {self.page_size} at {path} and no "
+            f"end to the listing; if the tenant really has more than "
             f"{self.max_rows:,} rows, raise [ispcube] max_customers, else report it to ISPCube"
         )
 
