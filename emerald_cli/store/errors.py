@@ -45,9 +45,9 @@ class SchemaOutdated(StoreError):
     exit_code = 2
 
     def __init__(self, current: str | None, pending: list[str]) -> None:
-        at = f"revision {current}" if current else "an empty database (no revision)"
+        at = f"is at revision {current}" if current else "has no emerald tables yet"
         super().__init__(
-            f"the database schema is out of date: it is at {at} and "
+            f"the database schema is out of date: it {at} and "
             f"{len(pending)} migration(s) are pending ({', '.join(pending)}); "
             "run `emerald db upgrade`"
         )

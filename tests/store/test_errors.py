@@ -50,7 +50,7 @@ def test_lock_held_names_the_run_its_host_and_when() -> None:
 
 def test_schema_outdated_says_what_to_run() -> None:
     assert str(SchemaOutdated(None, ["0001"])) == (
-        "the database schema is out of date: it is at an empty database (no revision) and "
+        "the database schema is out of date: it has no emerald tables yet and "
         "1 migration(s) are pending (0001); run `emerald db upgrade`"
     )
     assert str(SchemaOutdated("0001", ["0002", "0003"])).endswith(
