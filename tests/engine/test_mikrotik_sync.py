@@ -90,6 +90,19 @@ def test_both_code_pages_arrive_as_the_same_text(world: LabWorld, engine: sa.Eng
         assert db_secrets(engine, router.name)[key]["comment"] == "Ñandú ñoño"
 
 
+def test_a_nul_in_router_text_is_dropped_not_fatal(world: LabWorld, engine: sa.Engine):
+    """PostgreSQL refuses a NUL in text, which would otherwise fail the router's write."""
+    router = world.fleet.routers[0]
+    router.secrets[0]["comment"] = "Calle\x00 9"
+
+    run = sync_mikrotik(engine, world.targets(), workers=1)
+
+    assert statuses(run.report)[router.name] == "ok"
+    assert db_secrets(engine, router.name)[(router.secrets[0]["name"], "")]["comment"] == (
+        "Calle 9"
+    )
+
+
 def test_passwords_are_never_requested_nor_stored(world: LabWorld, engine: sa.Engine):
     sync_mikrotik(engine, world.targets(), workers=1)
 

@@ -68,6 +68,18 @@ def test_onus_are_typed_exactly() -> None:
     assert result.skipped == []
 
 
+def test_a_dash_or_blank_in_an_onu_text_field_is_no_value() -> None:
+    """SmartOLT writes "-" where a field is empty; the raw record keeps what it sent."""
+    [raw] = sample("smartolt-onus.json")["onus"][:1]
+    raw.update(contact="-", address="  ", odb_name=" - ", zone_name="Zona -", name="pp-0001")
+
+    [onu] = records.onus([raw]).records
+
+    assert (onu.contact, onu.address, onu.odb_name) == (None, None, None)
+    assert (onu.zone_name, onu.name) == ("Zona -", "pp-0001")
+    assert (onu.raw["contact"], onu.raw["odb_name"]) == ("-", " - ")
+
+
 def test_the_onu_pppoe_password_is_not_kept() -> None:
     raw = sample("smartolt-onus.json")["onus"]
 

@@ -21,8 +21,11 @@ def decode_text(value: str) -> str:
     """Recover the text of a wire value read as latin-1: UTF-8 if it is, else Windows-1252.
 
     RouterOS stores bytes as the writer sent them: Winbox writes the Windows code page (ñ is
-    0xF1), WebFig and scripts write UTF-8 (0xC3 0xB1). Either way the result is "ñ".
+    0xF1), WebFig and scripts write UTF-8 (0xC3 0xB1). Either way the result is "ñ". A NUL,
+    which a script can put in a comment, is dropped: PostgreSQL text refuses it, and would
+    refuse the router's whole write with it.
     """
+    value = value.replace("\x00", "")
     if value.isascii():
         return value
 

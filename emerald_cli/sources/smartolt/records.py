@@ -220,7 +220,7 @@ def signals(rows: Iterable[Raw]) -> Normalised[OnuSignal]:
                 unique_external_id=_key(raw, "unique_external_id"),
                 sn=_key(raw, "sn"),
                 **_position(raw, record),
-                signal=_category(raw.get("signal")),
+                signal=_filled(raw.get("signal")),
                 signal_1310=lenient(values.signal, raw, "signal_1310", record=record),
                 signal_1490=lenient(values.signal, raw, "signal_1490", record=record),
                 raw=raw,
@@ -238,28 +238,28 @@ def onu(raw: Raw, zone: tzinfo) -> Onu:
 
     return Onu(
         **onu_place(raw),
-        olt_name=values.text(raw.get("olt_name")),
+        olt_name=_filled(raw.get("olt_name")),
         onu_type_id=number("onu_type_id"),
-        onu_type_name=values.text(raw.get("onu_type_name")),
+        onu_type_name=_filled(raw.get("onu_type_name")),
         zone_id=number("zone_id"),
-        zone_name=values.text(raw.get("zone_name")),
-        name=values.text(raw.get("name")),
-        address=values.text(raw.get("address")),
-        contact=values.text(raw.get("contact")),
+        zone_name=_filled(raw.get("zone_name")),
+        name=_filled(raw.get("name")),
+        address=_filled(raw.get("address")),
+        contact=_filled(raw.get("contact")),
         latitude=lenient(values.coordinate, raw, "latitude", record=record),
         longitude=lenient(values.coordinate, raw, "longitude", record=record),
-        odb_name=values.text(raw.get("odb_name")),
-        odb_port=values.text(raw.get("odb_port")),
-        mode=values.text(raw.get("mode")),
-        wan_mode=values.text(raw.get("wan_mode")),
+        odb_name=_filled(raw.get("odb_name")),
+        odb_port=_filled(raw.get("odb_port")),
+        mode=_filled(raw.get("mode")),
+        wan_mode=_filled(raw.get("wan_mode")),
         vlan=number("vlan"),
-        username=values.text(raw.get("username")),
-        catv=values.text(raw.get("catv")),
+        username=_filled(raw.get("username")),
+        catv=_filled(raw.get("catv")),
         administrative_status=values.text(raw.get("administrative_status")),
         authorization_date=_when(raw, "authorization_date", zone, record),
         status=values.text(raw.get("status")),
         last_status_change=_when(raw, "last_status_change", zone, record),
-        signal=_category(raw.get("signal")),
+        signal=_filled(raw.get("signal")),
         signal_1310=lenient(values.signal, raw, "signal_1310", record=record),
         signal_1490=lenient(values.signal, raw, "signal_1490", record=record),
         service_ports=tuple(_service_ports(raw, record)),
@@ -300,10 +300,11 @@ def _when(raw: Raw, key: str, zone: tzinfo, record: str) -> datetime | None:
     return lenient(lambda value: values.moment(value, zone), raw, key, record=record)
 
 
-def _category(value: Any) -> str | None:
-    # SmartOLT writes "-" for "no category", like it does for the levels.
-    category = values.text(value)
-    return None if category is None or category.strip() == "-" else category
+def _filled(value: Any) -> str | None:
+    """Text, or None where SmartOLT wrote "-" (or only blanks) for a field with no value, as
+    it does for the levels: a contact or ODB called "-" is no contact or ODB."""
+    text = values.text(value)
+    return None if text is None or text.strip() in ("", "-") else text
 
 
 def _key(raw: Raw, key: str) -> str | None:
