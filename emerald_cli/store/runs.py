@@ -164,7 +164,7 @@ def mark_run_interrupted(conn: sa.Connection, run_id: int, reason: str, now: dat
 
     Its totals are those of the targets it recorded before it stopped: their rows were
     written, so `runs` must count them as a run that closed itself would have."""
-    changes = ("inserted", "updated", "unchanged", "removed")
+    changes = tuple(ChangeCounts().as_dict())
     totals = conn.execute(
         sa.select(
             *(sa.func.coalesce(sa.func.sum(sync_targets.c[name]), 0) for name in changes)
