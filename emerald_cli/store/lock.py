@@ -54,7 +54,8 @@ def acquire_lock(
                 continue  # taken over between our read and our refresh
 
             age_s = (now - held["heartbeat_at"]).total_seconds()
-            if age_s <= stale_after_s and not _holder_gone(held["owner"]):
+            gone = _holder_gone(held["owner"])
+            if age_s <= stale_after_s and not gone:
                 raise LockHeld(
                     source,
                     held["run_id"],
@@ -64,7 +65,12 @@ def acquire_lock(
                 )
 
             if _take_over(conn, held, run_id, owner, now):
-                _interrupt_previous(conn, held, run_id, now, age_s)
+                silence = (
+                    f"its process {held['owner']} is gone"
+                    if gone
+                    else f"no heartbeat for {age_s:.0f}s"
+                )
+                _interrupt_previous(conn, held, run_id, now, silence)
                 return
 
     raise StoreError(f"the {source} lock kept changing hands while run {run_id} took it")
@@ -158,22 +164,17 @@ def _take_over(
 
 
 def _interrupt_previous(
-    conn: sa.Connection, held: dict[str, Any], run_id: int, now: datetime, age_s: float
+    conn: sa.Connection, held: dict[str, Any], run_id: int, now: datetime, silence: str
 ) -> None:
-    silence = (
-        f"its process {held['owner']} is gone"
-        if _holder_gone(held["owner"])
-        else f"no heartbeat for {age_s:.0f}s"
-    )
     reason = (
         f"interrupted: {silence}, lock taken over by run {run_id} at {now:%Y-%m-%d %H:%M:%S} UTC"
     )
     mark_run_interrupted(conn, held["run_id"], reason, now)
     logger.warning(
-        "lock source=%s taken over by run=%d from run=%d owner=%s silent for %.0fs",
+        "lock source=%s taken over by run=%d from run=%d owner=%s: %s",
         held["source"],
         run_id,
         held["run_id"],
         held["owner"],
-        age_s,
+        silence,
     )

@@ -204,8 +204,6 @@ queues = _router_table(
 # The tables of what is read from each router.
 ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
 
-ROUTER_TABLES = (ppp_secrets, ppp_active, ppp_profiles, queues)
-
 sync_runs = sa.Table(
     "sync_runs",
     metadata,
